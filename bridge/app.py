@@ -1,0 +1,180 @@
+"""The composition root: builds every stage from settings and runs the pipeline."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from bridge import logs
+from bridge.deadletter import DeadLetterWriter
+from bridge.decode.base import Decoder
+from bridge.decode.factory import build_decoder
+from bridge.decode.registry import SchemaRegistryClient
+from bridge.deliver.sender import Control, Outcome, Sender
+from bridge.errors import ConfigError, SourceError
+from bridge.health import HealthServer, HealthState
+from bridge.metrics import Metrics
+from bridge.pipeline import Pipeline
+from bridge.rules.engine import RuleSet, compile_rules
+from bridge.settings import Settings, load_settings
+from bridge.source import make_consumer, make_producer
+
+log = logging.getLogger("bridge.app")
+
+
+def make_decoders(settings: Settings, base_dir: Path) -> tuple[SchemaRegistryClient | None, dict[str, Decoder]]:
+    """Build one decoder per configured topic (and the default) at start-up."""
+    registry = SchemaRegistryClient(settings.schema_registry) if settings.schema_registry else None
+    decoders: dict[str, Decoder] = {}
+    for topic in set(settings.topics()) | set(settings.decoding):
+        decoders[topic] = build_decoder(settings.decoder_for(topic), registry, base_dir)
+    return registry, decoders
+
+
+def check_topics(settings: Settings) -> None:
+    """Fail fast when the dead-letter topic does not exist (events could never become final)."""
+    admin = AdminClient({**settings.kafka.properties, "bootstrap.servers": settings.kafka.bootstrap_servers})
+    try:
+        md = admin.list_topics(timeout=15)
+    except KafkaException as exc:
+        raise SourceError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}") from exc
+    if settings.kafka.dead_letter_topic not in md.topics:
+        raise ConfigError(
+            f"dead-letter topic {settings.kafka.dead_letter_topic!r} does not exist; create it "
+            "(e.g. same partitions as the input, long retention)",
+            field="kafka.dead_letter_topic",
+        )
+    missing = [t for t in settings.topics() if t not in md.topics]
+    if missing:
+        log.warning("input topics do not exist yet", extra={"topics": missing})
+
+
+class Reloader:
+    """Hot reload of rules: on SIGHUP or when the file changes; a bad file keeps the old rules."""
+
+    def __init__(self, path: Path, pipeline: Pipeline, metrics: Metrics, interval_s: float = 2.0) -> None:
+        self.path = path
+        self.pipeline = pipeline
+        self.metrics = metrics
+        self.interval_s = interval_s
+        self._mtime = self._stat()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="config-reload", daemon=True)
+
+    def _stat(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def trigger(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            forced = self._wake.wait(self.interval_s)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            m = self._stat()
+            if not forced and m == self._mtime:
+                continue
+            self._mtime = m
+            self.reload()
+
+    def reload(self) -> bool:
+        try:
+            settings = load_settings(self.path)
+            rules = compile_rules(settings, str(self.path))
+        except ConfigError as exc:
+            self.metrics.config_reloads.labels("failed").inc()
+            log.error("config reload failed; keeping the running rules: %s", exc)
+            return False
+        old = self.pipeline.settings
+        if settings.model_dump(exclude={"rules"}) != old.model_dump(exclude={"rules"}):
+            log.warning("config reload: only rules are reloaded; other changes need a restart")
+        self.pipeline.swap_rules(rules)
+        self.metrics.config_reloads.labels("ok").inc()
+        log.info("config reloaded", extra={"rules": len(rules.rules)})
+        return True
+
+
+def run(config_path: str) -> int:
+    """``braze-bridge run``: returns the process exit status."""
+    path = Path(config_path)
+    settings = load_settings(path)
+    rules: RuleSet = compile_rules(settings, str(path))
+    obs = settings.observability
+    logs.setup(obs.log_level, obs.log_format, obs.pii)
+    logs.register_secret(settings.braze.api_key.get_secret_value())
+    for k, v in settings.kafka.properties.items():
+        if "password" in k or "secret" in k:
+            logs.register_secret(str(v))
+    metrics = Metrics()
+    health = HealthState(metrics, obs.liveness_timeout_s)
+    server = HealthServer(health, obs.host, obs.port) if obs.port else None
+    if server:
+        server.start()
+    check_topics(settings)
+    _registry, decoders = make_decoders(settings, path.parent)
+    default = decoders.get("*")
+
+    def decoder_for(topic: str) -> Decoder:
+        d = decoders.get(topic) or default
+        if d is None:
+            d = decoders[topic] = build_decoder(settings.decoder_for(topic), _registry, path.parent)
+        return d
+
+    consumer = make_consumer(settings.kafka, metrics)
+    dlq = DeadLetterWriter(make_producer(settings.kafka), settings.kafka.dead_letter_topic)
+
+    def sender_factory(on_done: Callable[[Outcome | Control], None]) -> Sender:
+        return Sender(settings.braze, settings.delivery, metrics, on_done)
+
+    pipeline = Pipeline(settings, rules, decoder_for, consumer, dlq, sender_factory, metrics, health)
+    reloader = Reloader(path, pipeline, metrics)
+
+    interrupted = {"n": 0}
+
+    def on_stop(signum: int, _frame: FrameType | None) -> None:
+        interrupted["n"] += 1
+        if interrupted["n"] > 1 and signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        pipeline.stop()
+
+    signal.signal(signal.SIGTERM, on_stop)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGHUP, lambda *_: reloader.trigger())
+    reloader.start()
+    log.info(
+        "braze-bridge started",
+        extra={"rules": len(rules.rules), "topics": settings.topics(),
+               "endpoint": settings.braze.rest_endpoint, "group": settings.kafka.group_id,
+               "metrics_port": server.port if server else None},
+    )
+    try:
+        pipeline.run()
+    finally:
+        reloader.stop()
+        if server:
+            server.stop()
+    log.info("braze-bridge stopped")
+    return 0
+
+
+__all__ = ["run", "Reloader", "Outcome", "Control"]

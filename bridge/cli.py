@@ -1,0 +1,142 @@
+"""``braze-bridge`` command line: run, check, preview, sandbox."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from bridge import __version__
+from bridge.errors import BridgeError, ConfigError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="braze-bridge",
+        description="Kafka events -> declarative rules -> batched Braze API calls.",
+    )
+    p.add_argument("--version", action="version", version=f"braze-bridge {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="consume, map and deliver until SIGTERM")
+    run.add_argument("--config", "-c", required=True, help="YAML config file")
+
+    check = sub.add_parser("check", help="validate the config; list rules and targets")
+    check.add_argument("--config", "-c", required=True)
+
+    prev = sub.add_parser("preview", help="print the Braze request(s) an event would produce")
+    prev.add_argument("--config", "-c", required=True)
+    prev.add_argument("--topic", "-t", required=True, help="topic the event arrives on")
+    prev.add_argument("event", nargs="?", default="-", help="event file (JSON), or - for stdin")
+    prev.add_argument("--key", help="message key")
+    prev.add_argument(
+        "--header", action="append", default=[], metavar="NAME=VALUE", help="message header"
+    )
+
+    sb = sub.add_parser("sandbox", help="run the local Braze sandbox")
+    from bridge.sandbox.cli import add_arguments
+
+    add_arguments(sb)
+    return p
+
+
+def _fail_config(exc: ConfigError) -> int:
+    print(f"braze-bridge: invalid config: {exc}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def cmd_check(config: str) -> int:
+    from bridge.rules.engine import compile_rules
+    from bridge.settings import load_settings
+
+    missing: list[str] = []
+    try:
+        settings = load_settings(config, missing_secrets=missing)
+        rules = compile_rules(settings, config)
+    except ConfigError as exc:
+        return _fail_config(exc)
+    print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {', '.join(settings.topics())}")
+    width = max((len(r.name) for r in rules.rules), default=4)
+    for r in rules.rules:
+        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}")
+    warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
+    seen: dict[tuple[str, str], str] = {}
+    for r in rules.rules:
+        key = (r.action, r.target)
+        if key in seen:
+            warnings.append(f"rules {seen[key]!r} and {r.name!r} both target {r.action} {r.target}")
+        else:
+            seen[key] = r.name
+    disabled = [r.name for r in settings.rules if not r.enabled]
+    if disabled:
+        warnings.append(f"disabled rules: {', '.join(disabled)}")
+    if settings.kafka.topics:
+        unread = sorted({r.topic for r in rules.rules} - set(settings.kafka.topics))
+        for t in unread:
+            warnings.append(f"rules read topic {t!r}, which kafka.topics does not subscribe to")
+    for w in warnings:
+        print(f"warning: {w}")
+    return EXIT_OK
+
+
+def cmd_preview(config: str, topic: str, event: str, key: str | None, headers: list[str]) -> int:
+    from bridge.app import make_decoders
+    from bridge.decode.factory import build_decoder
+    from bridge.models import Record
+    from bridge.preview import preview
+    from bridge.rules.engine import compile_rules
+    from bridge.settings import load_settings
+
+    try:
+        settings = load_settings(config, missing_secrets=[])
+        rules = compile_rules(settings, config)
+        registry, decoders = make_decoders(settings, Path(config).parent)
+    except ConfigError as exc:
+        return _fail_config(exc)
+    raw = sys.stdin.buffer.read() if event == "-" else Path(event).read_bytes()
+    hdrs = []
+    for h in headers:
+        name, sep, value = h.partition("=")
+        if not sep:
+            print(f"braze-bridge: --header {h!r}: expected NAME=VALUE", file=sys.stderr)
+            return EXIT_CONFIG
+        hdrs.append((name, value.encode()))
+    record = Record(topic, 0, 0, key.encode() if key else None, raw, tuple(hdrs), 0)
+    decoder = decoders.get(topic) or build_decoder(
+        settings.decoder_for(topic), registry, Path(config).parent
+    )
+    result = preview(record, rules, decoder)
+    sys.stdout.write(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            from bridge.app import run
+
+            return run(args.config)
+        if args.command == "check":
+            return cmd_check(args.config)
+        if args.command == "preview":
+            return cmd_preview(args.config, args.topic, args.event, args.key, args.header)
+        if args.command == "sandbox":
+            from bridge.sandbox.cli import run as run_sandbox
+
+            return run_sandbox(args)
+    except ConfigError as exc:
+        return _fail_config(exc)
+    except BridgeError as exc:
+        print(f"braze-bridge: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+    return EXIT_FAILURE

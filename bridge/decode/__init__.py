@@ -1,0 +1,1 @@
+"""Decode stage: bytes of a Kafka record -> a JSON-like Python value."""

@@ -1,0 +1,1 @@
+"""Deliver stage: paced, bounded, classified HTTP calls to Braze."""

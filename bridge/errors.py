@@ -1,0 +1,74 @@
+"""The bridge's single exception tree.
+
+    BridgeError
+    ├── ConfigError            bad configuration: file, field path and reason; exit status 2
+    ├── SourceError            Kafka consumer/producer failures (wraps KafkaError)
+    ├── DecodeError            an event's bytes cannot be decoded (the event is dead-lettered)
+    │   └── SchemaRegistryUnavailable   transient: the registry cannot be reached (retry, pause)
+    ├── RuleError              an event cannot be mapped by a rule (missing field, bad type, limit)
+    └── DeliveryError          a Braze request failed
+        ├── TransientDeliveryError     429, 5xx, timeouts, connection errors: retried
+        ├── PermanentDeliveryError     400/404/413 (and 2xx notice by default): dead-lettered
+        └── ConfigurationFault         401/403: halts the bridge until the key works again
+
+Library errors are translated at the boundary with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Root of every error the bridge raises on purpose."""
+
+
+class ConfigError(BridgeError):
+    """A configuration problem, naming the file, the field path and the reason."""
+
+    def __init__(self, reason: str, *, file: str | None = None, field: str | None = None) -> None:
+        self.file = file
+        self.field = field
+        self.reason = reason
+        where = ": ".join(p for p in (file, field) if p)
+        super().__init__(f"{where}: {reason}" if where else reason)
+
+
+class SourceError(BridgeError):
+    """Kafka failed in a way the bridge cannot handle by itself."""
+
+
+class DecodeError(BridgeError):
+    """The event's bytes could not be decoded."""
+
+
+class SchemaRegistryUnavailable(DecodeError):
+    """The schema registry could not be reached; transient, the event is retried."""
+
+
+class RuleError(BridgeError):
+    """A rule could not map an event (e.g. a required field is missing)."""
+
+    def __init__(self, message: str, *, rule: str | None = None, path: str | None = None) -> None:
+        self.rule = rule
+        self.path = path
+        super().__init__(message)
+
+
+class DeliveryError(BridgeError):
+    """A Braze request did not succeed."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
+        self.status = status
+        self.body = body
+        super().__init__(message)
+
+
+class TransientDeliveryError(DeliveryError):
+    """Retry later: 429, 5xx, timeouts, connection errors."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Never retry this payload unchanged: 400/404/413 or a 2xx with a notice."""
+
+
+class ConfigurationFault(DeliveryError):
+    """401/403: the key, host or permission is wrong; halt and probe."""

@@ -1,0 +1,105 @@
+"""``/metrics``, ``/healthz`` (liveness) and ``/readyz`` (readiness) on one small HTTP server.
+
+* ``/healthz`` is 200 while the poll loop made progress within ``liveness_timeout_s``
+  (a stuck loop gets the pod restarted).
+* ``/readyz`` is 200 while partitions are assigned and nothing halts delivery
+  (401/403, open circuit breaker, shutdown).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bridge.metrics import Metrics
+
+
+class HealthState:
+    """Thread-safe view of the loop's liveness and readiness."""
+
+    def __init__(self, metrics: Metrics, liveness_timeout_s: float) -> None:
+        self.metrics = metrics
+        self.liveness_timeout_s = liveness_timeout_s
+        self._last_poll = time.monotonic()
+        self._partitions = 0
+        self._halts: set[str] = set()
+        self._lock = threading.Lock()
+        self._last_export = 0.0
+
+    def polled(self) -> None:
+        now = time.monotonic()
+        self._last_poll = now
+        if now - self._last_export > 1.0:
+            self._last_export = now
+            self.metrics.last_poll.set(time.time())
+
+    def assigned(self, n: int) -> None:
+        self._partitions = n
+
+    def halted(self, reason: str, on: bool) -> None:
+        with self._lock:
+            if on:
+                self._halts.add(reason)
+            else:
+                self._halts.discard(reason)
+        self.metrics.halted.labels(reason).set(1 if on else 0)
+
+    def live(self) -> tuple[bool, dict[str, object]]:
+        age = time.monotonic() - self._last_poll
+        return age < self.liveness_timeout_s, {"last_poll_age_s": round(age, 3)}
+
+    def ready(self) -> tuple[bool, dict[str, object]]:
+        with self._lock:
+            halts = sorted(self._halts)
+        ok = self._partitions > 0 and not halts
+        return ok, {"partitions": self._partitions, "halted": halts}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    state: HealthState
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        path = self.path.split("?", 1)[0]
+        if path == "/metrics":
+            body = generate_latest(self.state.metrics.registry)
+            self._reply(200, body, CONTENT_TYPE_LATEST)
+        elif path in ("/healthz", "/readyz"):
+            ok, info = self.state.live() if path == "/healthz" else self.state.ready()
+            info["status"] = "ok" if ok else "fail"
+            self._reply(200 if ok else 503, orjson.dumps(info), "application/json")
+        else:
+            self._reply(404, b'{"status":"not found"}', "application/json")
+
+    def _reply(self, status: int, body: bytes, ctype: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        return
+
+
+class HealthServer:
+    """Serves the endpoints from a daemon thread."""
+
+    def __init__(self, state: HealthState, host: str, port: int) -> None:
+        handler = type("Handler", (_Handler,), {"state": state})
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, name="health-http", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,43 @@
+"""Typed records passed between pipeline stages.
+
+A :class:`Record` is the raw Kafka message; it stays attached to everything derived
+from it until every action has a final outcome, so its offset can be committed and its
+original bytes can be dead-lettered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Headers = tuple[tuple[str, bytes | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One Kafka message as consumed (or as read from a file by ``preview``)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = ()
+    timestamp_ms: int = 0
+
+    def header(self, name: str) -> bytes | None:
+        """The last value of header ``name`` (Kafka allows repeats), or None."""
+        found: bytes | None = None
+        for k, v in self.headers:
+            if k == name:
+                found = v
+        return found
+
+
+@dataclass(slots=True)
+class Event:
+    """A decoded record: ``value`` is the JSON-like payload (dicts, lists, scalars)."""
+
+    record: Record
+    value: Any
+    meta: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,92 @@
+"""At-least-once bookkeeping: per-partition watermarks over out-of-order completions.
+
+Every consumed record gets a :class:`Ticket` counting the actions still open for it (Braze
+items, dead-letter writes). Requests complete out of order; a partition's commit position only
+advances past a record when it and every earlier record of the partition are final
+(accepted or dead-lettered). That position is what gets committed.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from bridge.models import Record
+
+
+class Ticket:
+    """Open actions of one record. ``pending == 0`` means final."""
+
+    __slots__ = ("record", "pending", "tracker", "dead_lettered", "size")
+
+    def __init__(self, record: Record, tracker: PartitionTracker, size: int) -> None:
+        self.record = record
+        self.pending = 0
+        self.tracker = tracker
+        self.dead_lettered = False
+        self.size = size
+
+    @property
+    def final(self) -> bool:
+        return self.pending == 0
+
+    def add(self, n: int = 1) -> None:
+        self.pending += n
+
+    def done(self, n: int = 1) -> None:
+        """One (or n) of this record's actions reached a final outcome."""
+        self.pending -= n
+        if self.pending == 0:
+            self.tracker.finished(self)
+
+
+@dataclass(slots=True)
+class PartitionTracker:
+    """Ordered tickets of one assigned partition and its commit position."""
+
+    topic: str
+    partition: int
+    owner: InFlight
+    tickets: deque[Ticket] = field(default_factory=deque)
+    position: int = -1  # next offset to commit (-1: nothing consumed yet)
+    committed: int = -1  # last position handed to commit()
+    skipped_to: int = -1  # position after the newest skipped record seen behind open tickets
+    revoked: bool = False
+
+    def track(self, record: Record, size: int) -> Ticket:
+        t = Ticket(record, self, size)
+        self.tickets.append(t)
+        self.owner.events += 1
+        self.owner.bytes += size
+        return t
+
+    def finished(self, ticket: Ticket) -> None:
+        self.owner.events -= 1
+        self.owner.bytes -= ticket.size
+
+    def skip(self, offset: int) -> None:
+        """A record with no actions: final at once, without a ticket when nothing is open."""
+        if not self.tickets:
+            self.position = offset + 1
+        else:
+            self.skipped_to = offset + 1
+
+    def advance(self) -> int:
+        """Move the position past every final ticket at the head; return it."""
+        q = self.tickets
+        while q and q[0].pending == 0:
+            self.position = q.popleft().record.offset + 1
+        if not q and self.skipped_to > self.position:
+            self.position = self.skipped_to
+        return self.position
+
+    def open_count(self) -> int:
+        return sum(1 for t in self.tickets if t.pending)
+
+
+@dataclass(slots=True)
+class InFlight:
+    """Totals over all partitions, for back-pressure and metrics."""
+
+    events: int = 0
+    bytes: int = 0

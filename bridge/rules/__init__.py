@@ -1,0 +1,1 @@
+"""Rules stage: compiled conditions and field mappings, event -> Braze request items."""

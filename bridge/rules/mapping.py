@@ -1,0 +1,170 @@
+"""Field mappings (``trigger_properties``, ``context``, recipient fields), compiled once.
+
+Value forms:
+
+* ``$.order.id`` -- a required field: missing -> the event is dead-lettered, path named
+* ``{path: $.order.coupon, default: null}`` -- optional, with a default (omit the key when
+  the default is not given and the field is missing: ``{path: ..., optional: true}``)
+* ``{path: $.total, as: number}`` -- conversion: string, number, integer, boolean,
+  iso_time (epoch millis/seconds or ISO string -> ISO-8601 UTC), epoch_millis
+* ``{const: "$.literal"}`` -- a constant that would otherwise look like a reference
+* nested mappings and lists are mapped recursively; any other value is a constant
+  (Braze Liquid such as ``"{{${first_name}}}"`` passes through untouched)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from bridge.errors import RuleError
+from bridge.models import Event
+from bridge.rules.paths import MISSING, compile_path, is_reference
+
+Mapper = Callable[[Event], Any]
+_OMIT = object()
+CONVERSIONS = ("string", "number", "integer", "boolean", "iso_time", "epoch_millis")
+
+
+def _to_epoch_ms(v: Any) -> int:
+    if isinstance(v, bool):
+        raise ValueError("boolean is not a time")
+    if isinstance(v, int | float):
+        # heuristics: seconds vs millis
+        return int(v * 1000) if abs(v) < 1e11 else int(v)
+    if isinstance(v, str):
+        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=UTC)
+        return int(dt.timestamp() * 1000)
+    raise ValueError(f"cannot read {type(v).__name__} as a time")
+
+
+def convert(v: Any, kind: str) -> Any:
+    """Convert a JSON value; raise ValueError with the reason."""
+    if kind == "string":
+        if isinstance(v, str):
+            return v
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int | float):
+            return str(v)
+        raise ValueError(f"cannot convert {type(v).__name__} to string")
+    if kind in ("number", "integer"):
+        if isinstance(v, bool):
+            raise ValueError("cannot convert boolean to a number")
+        if isinstance(v, str):
+            v = float(v) if any(c in v for c in ".eE") else int(v)
+        if not isinstance(v, int | float):
+            raise ValueError(f"cannot convert {type(v).__name__} to a number")
+        return int(v) if kind == "integer" else v
+    if kind == "boolean":
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, str) and v.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return v.lower() in ("true", "1", "yes")
+        if isinstance(v, int) and v in (0, 1):
+            return bool(v)
+        raise ValueError(f"cannot convert {v!r} to boolean")
+    if kind == "iso_time":
+        ms = _to_epoch_ms(v)
+        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
+            "+00:00", "Z"
+        )
+    if kind == "epoch_millis":
+        return _to_epoch_ms(v)
+    raise ValueError(f"unknown conversion {kind!r} (known: {', '.join(CONVERSIONS)})")
+
+
+def compile_value(spec: Any, where: str, rule: str) -> Mapper:
+    """Compile one mapping value; raise ValueError naming ``where`` for bad specs."""
+    if isinstance(spec, str) and is_reference(spec):
+        try:
+            get = compile_path(spec)
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
+
+        def required(e: Event) -> Any:
+            v = get(e)
+            if v is MISSING:
+                raise RuleError(f"required field {spec} is missing", rule=rule, path=spec)
+            return v
+
+        return required
+    if isinstance(spec, dict) and "const" in spec:
+        if set(spec) != {"const"}:
+            raise ValueError(f"{where}: const takes no other keys")
+        c = spec["const"]
+        return lambda e: c
+    if isinstance(spec, dict) and "path" in spec:
+        extra = set(spec) - {"path", "default", "as", "optional"}
+        if extra:
+            raise ValueError(f"{where}: unknown keys {', '.join(sorted(extra))}")
+        path = spec["path"]
+        if not is_reference(path):
+            raise ValueError(f"{where}.path: {path!r} is not a field reference like $.a.b")
+        try:
+            get = compile_path(path)
+        except ValueError as exc:
+            raise ValueError(f"{where}.path: {exc}") from exc
+        has_default = "default" in spec
+        default = spec.get("default")
+        optional = bool(spec.get("optional", False))
+        kind = spec.get("as")
+        if kind is not None and kind not in CONVERSIONS:
+            raise ValueError(f"{where}.as: unknown conversion {kind!r} ({', '.join(CONVERSIONS)})")
+
+        def mapped(e: Event) -> Any:
+            v = get(e)
+            if v is MISSING:
+                if has_default:
+                    return default
+                if optional:
+                    return _OMIT
+                raise RuleError(f"required field {path} is missing", rule=rule, path=path)
+            if kind is not None:
+                try:
+                    return convert(v, kind)
+                except (ValueError, OverflowError) as exc:
+                    raise RuleError(
+                        f"field {path}: cannot convert to {kind}: {exc}", rule=rule, path=path
+                    ) from exc
+            return v
+
+        return mapped
+    if isinstance(spec, dict):
+        return compile_object(spec, where, rule)
+    if isinstance(spec, list):
+        items = [compile_value(s, f"{where}[{i}]", rule) for i, s in enumerate(spec)]
+        if all(_is_const(s) for s in spec):
+            return lambda e: spec
+        return lambda e: [v for v in (m(e) for m in items) if v is not _OMIT]
+    return lambda e: spec
+
+
+def _is_const(spec: Any) -> bool:
+    if isinstance(spec, str):
+        return not is_reference(spec)
+    if isinstance(spec, dict):
+        return "path" not in spec and all(_is_const(v) for v in spec.values())
+    if isinstance(spec, list):
+        return all(_is_const(v) for v in spec)
+    return True
+
+
+def compile_object(spec: dict[str, Any], where: str, rule: str) -> Callable[[Event], dict[str, Any]]:
+    """Compile a mapping of key -> value spec into ``(event) -> dict``."""
+    if _is_const(spec):
+        return lambda e: spec
+    fields = [(str(k), compile_value(v, f"{where}.{k}", rule)) for k, v in spec.items()]
+
+    def build(e: Event) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k, m in fields:
+            v = m(e)
+            if v is not _OMIT:
+                out[k] = v
+        return out
+
+    return build

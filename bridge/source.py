@@ -1,0 +1,102 @@
+"""Source stage: the Kafka consumer (and the dead-letter producer) built from settings.
+
+Offsets are never committed automatically: the pipeline commits per partition only the
+position below which every event is final (see :mod:`bridge.offsets`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from confluent_kafka import Consumer, Producer
+
+from bridge.metrics import Metrics
+from bridge.settings import KafkaSettings
+
+log = logging.getLogger("bridge.source")
+
+
+def _common(k: KafkaSettings) -> dict[str, Any]:
+    conf: dict[str, Any] = dict(k.properties)
+    conf["bootstrap.servers"] = k.bootstrap_servers
+    return conf
+
+
+def consumer_config(
+    k: KafkaSettings, stats_cb: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    conf = _common(k)
+    conf.update(
+        {
+            "group.id": k.group_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": k.auto_offset_reset,
+            "enable.partition.eof": False,
+        }
+    )
+    if k.group_protocol == "consumer":
+        conf["group.protocol"] = "consumer"
+    else:
+        conf.setdefault("partition.assignment.strategy", "cooperative-sticky")
+        conf["max.poll.interval.ms"] = k.max_poll_interval_ms
+        conf.setdefault("session.timeout.ms", 45_000)
+    if stats_cb is not None:
+        conf.setdefault("statistics.interval.ms", 10_000)
+        conf["stats_cb"] = stats_cb
+    conf["error_cb"] = _error_cb
+    return conf
+
+
+def producer_config(k: KafkaSettings) -> dict[str, Any]:
+    conf = _common(k)
+    conf.update(
+        {
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "error_cb": _error_cb,
+        }
+    )
+    return conf
+
+
+def _error_cb(err: Any) -> None:
+    log.warning("kafka client error", extra={"error": str(err)})
+
+
+def make_consumer(k: KafkaSettings, metrics: Metrics) -> Consumer:
+    return Consumer(consumer_config(k, stats_callback(metrics)))
+
+
+def make_producer(k: KafkaSettings) -> Producer:
+    return Producer(producer_config(k))
+
+
+def stats_callback(metrics: Metrics) -> Callable[[str], None]:
+    """Export the librdkafka statistics that matter: lag per partition, queue depths."""
+
+    def cb(raw: str) -> None:
+        try:
+            stats = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        metrics.kafka_stat.labels("replyq").set(stats.get("replyq", 0))
+        metrics.kafka_stat.labels("rx_msgs").set(stats.get("rxmsgs", 0))
+        metrics.kafka_stat.labels("rx_bytes").set(stats.get("rx_bytes", 0))
+        cgrp = stats.get("cgrp") or {}
+        metrics.kafka_stat.labels("rebalance_cnt").set(cgrp.get("rebalance_cnt", 0))
+        metrics.kafka_stat.labels("assignment_size").set(cgrp.get("assignment_size", 0))
+        for tname, topic in (stats.get("topics") or {}).items():
+            for pid, p in (topic.get("partitions") or {}).items():
+                if pid == "-1" or not p.get("fetch_state") or p.get("fetch_state") == "none":
+                    continue
+                lag = p.get("consumer_lag", -1)
+                if lag is not None and lag >= 0:
+                    metrics.consumer_lag.labels(tname, pid).set(lag)
+
+    return cb

@@ -1,0 +1,219 @@
+from __future__ import annotations
+
+import queue
+import threading
+from typing import Any
+
+import httpx
+import orjson
+
+from bridge.actions.base import Item, Shape
+from bridge.batch import Batch
+from bridge.deliver.classify import Verdict, classify
+from bridge.deliver.pacing import Pacer
+from bridge.deliver.sender import Control, Outcome, Sender
+from bridge.metrics import Metrics
+from bridge.models import Record
+from bridge.offsets import InFlight, PartitionTracker
+from bridge.settings import BrazeSettings, DeliverySettings
+
+SHAPE = Shape.make("POST", "/campaigns/trigger/send", {"campaign_id": "c", "broadcast": False},
+                   "recipients", 50, "default")
+
+
+def batch(ids: list[str]) -> Batch:
+    tr = PartitionTracker("t", 0, InFlight())
+    b = Batch(SHAPE, 0.0)
+    for i, uid in enumerate(ids):
+        t = tr.track(Record("t", 0, i, None, b"", (), 0), 1)
+        t.add()
+        b.items.append(Item(t, "r", SHAPE, uid, {"external_user_id": uid}))
+    return b
+
+
+def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueue[Any], Metrics]:
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    m = Metrics()
+    d = DeliverySettings.model_validate(
+        {"retry": {"initial_backoff_ms": 1, "max_backoff_ms": 5, "max_elapsed_s": 2},
+         "halt_probe_interval_s": 0.05, **delivery}
+    )
+    b = BrazeSettings.model_validate(
+        {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "max_in_flight": 4}
+    )
+    s = Sender(b, d, m, q.put, transport=httpx.MockTransport(handler))
+    s.start()
+    return s, q, m
+
+
+def outcomes(q: queue.SimpleQueue[Any], n: int, timeout: float = 5) -> list[Outcome]:
+    out: list[Outcome] = []
+    while len(out) < n:
+        o = q.get(timeout=timeout)
+        if isinstance(o, Outcome):
+            out.append(o)
+    return out
+
+
+def test_classification_table() -> None:
+    assert classify(201, {"message": "success", "dispatch_id": "d"}).verdict is Verdict.ACCEPT
+    assert classify(202, {"message": "queued"}).reason == "queued"
+    assert classify(200, {"message": "success", "errors": ["x"]}).reason == "partial"
+    assert classify(201, {"message": "success", "notice": "The Canvas is paused."}).verdict is (
+        Verdict.REJECT
+    )
+    assert classify(201, {"notice": "p"}, on_notice="accept").verdict is Verdict.ACCEPT
+    for s, v in [(400, Verdict.REJECT), (404, Verdict.REJECT), (413, Verdict.REJECT),
+                 (401, Verdict.HALT), (403, Verdict.HALT), (429, Verdict.RETRY),
+                 (500, Verdict.RETRY), (503, Verdict.RETRY)]:
+        assert classify(s, {"message": "x"}).verdict is v, s
+    assert classify(400, {}, overrides={400: "retry"}).verdict is Verdict.RETRY
+
+
+def test_bearer_header_and_success() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req)
+        return httpx.Response(201, json={"message": "success", "dispatch_id": "d1"})
+
+    s, q, m = make_sender(handler)
+    try:
+        s.submit(batch(["a", "b"]))
+        (o,) = outcomes(q, 1)
+    finally:
+        s.close()
+    assert o.accepted and o.dispatch_id == "d1"
+    assert seen[0].headers["authorization"] == "Bearer secret-key"
+    assert orjson.loads(seen[0].content)["recipients"] == [
+        {"external_user_id": "a"}, {"external_user_id": "b"}]
+
+
+def test_transient_errors_are_retried_until_success() -> None:
+    calls = {"n": 0}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise httpx.ConnectError("refused")
+        if calls["n"] < 4:
+            return httpx.Response(503, json={"message": "busy"})
+        return httpx.Response(201, json={"message": "success"})
+
+    s, q, m = make_sender(handler)
+    try:
+        s.submit(batch(["a"]))
+        (o,) = outcomes(q, 1)
+    finally:
+        s.close()
+    assert o.accepted and o.attempts == 4
+    assert m.registry.get_sample_value(
+        "bridge_retries_total", {"endpoint": "/campaigns/trigger/send", "reason": "server_503"}
+    ) == 2
+
+
+def test_retries_give_up_after_max_elapsed_with_last_error() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"message": "Internal Server Error"})
+
+    s, q, _ = make_sender(handler, retry={"initial_backoff_ms": 50, "max_backoff_ms": 100,
+                                          "max_elapsed_s": 0.3})
+    try:
+        s.submit(batch(["a"]))
+        (o,) = outcomes(q, 1)
+    finally:
+        s.close()
+    assert not o.accepted and o.reason == "retries_exhausted" and o.status == 500
+    assert "Internal Server Error" in o.message
+
+
+def test_bisection_isolates_the_poison_recipient() -> None:
+    def handler(req: httpx.Request) -> httpx.Response:
+        ids = [r["external_user_id"] for r in orjson.loads(req.content)["recipients"]]
+        if "poison" in ids:
+            return httpx.Response(400, json={"message": "Bad Request"})
+        return httpx.Response(201, json={"message": "success"})
+
+    s, q, _ = make_sender(handler)
+    ids = [f"u{i}" for i in range(10)]
+    ids[7] = "poison"
+    try:
+        s.submit(batch(ids))
+        got: list[Outcome] = []
+        while sum(len(o.batch) for o in got) < 10:
+            got.extend(outcomes(q, 1))
+    finally:
+        s.close()
+    rejected = [i.identity for o in got if not o.accepted for i in o.batch.items]
+    accepted = [i.identity for o in got if o.accepted for i in o.batch.items]
+    assert rejected == ["poison"]
+    assert sorted(accepted) == sorted(set(ids) - {"poison"})
+
+
+def test_request_level_400_is_not_bisected() -> None:
+    calls = {"n": 0}
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        return httpx.Response(400, json={"message": "Invalid Campaign ID"})
+
+    s, q, _ = make_sender(handler)
+    try:
+        s.submit(batch(["a", "b", "c", "d"]))
+        (o,) = outcomes(q, 1)
+    finally:
+        s.close()
+    assert not o.accepted and len(o.batch) == 4 and calls["n"] == 1
+
+
+def test_401_halts_then_resumes_without_dead_letters() -> None:
+    state = {"ok": False}
+    lock = threading.Lock()
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        with lock:
+            ok = state["ok"]
+        if not ok:
+            return httpx.Response(401, json={"message": "Invalid API key"})
+        return httpx.Response(201, json={"message": "success"})
+
+    s, q, m = make_sender(handler)
+    try:
+        s.submit(batch(["a"]))
+        s.submit(batch(["b"]))
+        first = q.get(timeout=5)
+        assert isinstance(first, Control) and first.kind == "halt"
+        assert m.registry.get_sample_value("bridge_halted", {"reason": "auth"}) == 1
+        with lock:
+            state["ok"] = True
+        got: list[Any] = []
+        while len([o for o in got if isinstance(o, Outcome)]) < 2:
+            got.append(q.get(timeout=5))
+    finally:
+        s.close()
+    assert any(isinstance(o, Control) and o.kind == "resume" for o in got)
+    assert all(o.accepted for o in got if isinstance(o, Outcome))
+
+
+def test_pacer_spreads_remaining_budget_until_reset() -> None:
+    now = [1000.0]
+    p = Pacer(reserve_fraction=0.1, clock=lambda: now[0])
+    p.started("default")
+    p.finished("default", {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50",
+                           "x-ratelimit-reset": "1040"}, 201)
+    assert p.delay("default") == 0.0  # first slot now; next in 40 s / (50 - 10) = 1 s
+    assert abs(p.delay("default") - 1.0) < 1e-9
+    now[0] += 1.0
+    assert p.delay("default") == 0.0
+    # a 429 closes the pool until the reset
+    p.finished("default", {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0",
+                           "x-ratelimit-reset": "1040"}, 429)
+    assert abs(p.delay("default") - 39.0) < 1e-9
+
+
+def test_pacer_waits_for_reset_when_only_the_reserve_is_left() -> None:
+    now = [0.0]
+    p = Pacer(reserve_fraction=0.1, clock=lambda: now[0])
+    p.finished("default", {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "10",
+                           "x-ratelimit-reset": "30"}, 201)
+    assert p.delay("default") >= 30.0
