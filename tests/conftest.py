@@ -1,0 +1,49 @@
+"""Test tiers: unit tests need nothing; integration tests get a real Kafka broker.
+
+The broker comes from ``KAFKA_BOOTSTRAP`` when set, otherwise the project's harness
+(``scripts/local-kafka``) fetches Apache Kafka from Maven Central and starts it once per run.
+In CI (``CI`` set) integration tests never skip: a missing broker fails them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _harness() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("local_kafka", REPO / "scripts" / "local_kafka.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def kafka_harness() -> ModuleType:
+    return _harness()
+
+
+@pytest.fixture(scope="session")
+def kafka_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("kafka-broker")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(kafka_harness: ModuleType, kafka_state_dir: Path) -> Iterator[str]:
+    existing = os.environ.get("KAFKA_BOOTSTRAP")
+    if existing:
+        yield existing
+        return
+    bootstrap: str = kafka_harness.start(kafka_state_dir, fresh=True)
+    try:
+        yield bootstrap
+    finally:
+        kafka_harness.stop(kafka_state_dir)
