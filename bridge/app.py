@@ -29,9 +29,15 @@ from bridge.source import make_consumer, make_producer
 log = logging.getLogger("bridge.app")
 
 
-def make_decoders(settings: Settings, base_dir: Path) -> tuple[SchemaRegistryClient | None, dict[str, Decoder]]:
+def make_decoders(
+    settings: Settings, base_dir: Path
+) -> tuple[SchemaRegistryClient | None, dict[str, Decoder]]:
     """Build one decoder per configured topic (and the default) at start-up."""
-    registry = SchemaRegistryClient(settings.schema_registry) if settings.schema_registry else None
+    registry = (
+        SchemaRegistryClient.from_settings(settings.schema_registry)
+        if settings.schema_registry
+        else None
+    )
     decoders: dict[str, Decoder] = {}
     for topic in set(settings.topics()) | set(settings.decoding):
         decoders[topic] = build_decoder(settings.decoder_for(topic), registry, base_dir)
@@ -40,11 +46,15 @@ def make_decoders(settings: Settings, base_dir: Path) -> tuple[SchemaRegistryCli
 
 def check_topics(settings: Settings) -> None:
     """Fail fast when the dead-letter topic does not exist (events could never become final)."""
-    admin = AdminClient({**settings.kafka.properties, "bootstrap.servers": settings.kafka.bootstrap_servers})
+    admin = AdminClient(
+        {**settings.kafka.properties, "bootstrap.servers": settings.kafka.bootstrap_servers}
+    )
     try:
         md = admin.list_topics(timeout=15)
     except KafkaException as exc:
-        raise SourceError(f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}") from exc
+        raise SourceError(
+            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
+        ) from exc
     if settings.kafka.dead_letter_topic not in md.topics:
         raise ConfigError(
             f"dead-letter topic {settings.kafka.dead_letter_topic!r} does not exist; create it "
@@ -59,7 +69,9 @@ def check_topics(settings: Settings) -> None:
 class Reloader:
     """Hot reload of rules: on SIGHUP or when the file changes; a bad file keeps the old rules."""
 
-    def __init__(self, path: Path, pipeline: Pipeline, metrics: Metrics, interval_s: float = 2.0) -> None:
+    def __init__(
+        self, path: Path, pipeline: Pipeline, metrics: Metrics, interval_s: float = 2.0
+    ) -> None:
         self.path = path
         self.pipeline = pipeline
         self.metrics = metrics
@@ -146,7 +158,9 @@ def run(config_path: str) -> int:
     def sender_factory(on_done: Callable[[Outcome | Control], None]) -> Sender:
         return Sender(settings.braze, settings.delivery, metrics, on_done)
 
-    pipeline = Pipeline(settings, rules, decoder_for, consumer, dlq, sender_factory, metrics, health)
+    pipeline = Pipeline(
+        settings, rules, decoder_for, consumer, dlq, sender_factory, metrics, health
+    )
     reloader = Reloader(path, pipeline, metrics)
 
     interrupted = {"n": 0}
@@ -163,9 +177,13 @@ def run(config_path: str) -> int:
     reloader.start()
     log.info(
         "braze-bridge started",
-        extra={"rules": len(rules.rules), "topics": settings.topics(),
-               "endpoint": settings.braze.rest_endpoint, "group": settings.kafka.group_id,
-               "metrics_port": server.port if server else None},
+        extra={
+            "rules": len(rules.rules),
+            "topics": settings.topics(),
+            "endpoint": settings.braze.rest_endpoint,
+            "group": settings.kafka.group_id,
+            "metrics_port": server.port if server else None,
+        },
     )
     try:
         pipeline.run()

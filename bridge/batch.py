@@ -86,7 +86,7 @@ class Batcher:
         limit = now - self.linger_s
         out: list[Batch] = []
         for shape in list(self._open):
-            keep = []
+            keep: list[Batch] = []
             for b in self._open[shape]:
                 (out if b.created <= limit else keep).append(b)
             if keep:

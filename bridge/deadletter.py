@@ -52,9 +52,7 @@ def context_headers(
 ) -> list[tuple[str, bytes]]:
     """The original headers (minus stale error context) plus this failure's context."""
     out: list[tuple[str, bytes]] = [
-        (k, v if v is not None else b"")
-        for k, v in record.headers
-        if not k.startswith(PREFIX)
+        (k, v if v is not None else b"") for k, v in record.headers if not k.startswith(PREFIX)
     ]
 
     def add(name: str, value: Any) -> None:
@@ -116,7 +114,7 @@ class DeadLetterWriter:
                     self.topic,
                     value=record.value,
                     key=record.key,
-                    headers=headers,
+                    headers=list(headers),
                     on_delivery=delivered,
                 )
                 return

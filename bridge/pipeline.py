@@ -169,7 +169,7 @@ class Pipeline:
             if err is not None:
                 self._source_error(err)
                 continue
-            topic: str = m.topic()
+            topic = m.topic() or ""
             counts[topic] = counts.get(topic, 0) + 1
             self._handle(m, topic)
         for topic, c in counts.items():
@@ -186,11 +186,11 @@ class Pipeline:
         log.warning("kafka error", extra={"error": str(err)})
 
     def _handle(self, m: Message, topic: str) -> None:
-        partition: int = m.partition()
+        partition = m.partition() or 0
         tracker = self.trackers.get((topic, partition))
         if tracker is None or tracker.revoked:
             return  # not ours (any more); the new owner will read it
-        offset: int = m.offset()
+        offset = m.offset() or 0
         if (topic, partition) in self._registry_retry_at:
             return  # partition waits for the schema registry; it was rewound
         rules = self.rules.for_topic(topic)
@@ -200,9 +200,8 @@ class Pipeline:
             return
         value = m.value()
         ts = m.timestamp()
-        record = Record(
-            topic, partition, offset, m.key(), value, tuple(m.headers() or ()), ts[1]
-        )
+        hdrs = m.headers() or ()
+        record = Record(topic, partition, offset, m.key(), value, tuple(hdrs), ts[1])  # type: ignore[arg-type]
         decoder = self._decoders.get(topic)
         if decoder is None:
             decoder = self._decoders[topic] = self._decoder_for(topic)
@@ -212,9 +211,8 @@ class Pipeline:
             self._wait_for_registry(tracker, record, exc)
             return
         except DecodeError as exc:
-            ticket = tracker.track(record, len(value or b""))
-            self._dead_letter(ticket, stage="decode", error_class=type(exc).__name__,
-                              message=str(exc))
+            bad = tracker.track(record, len(value or b""))
+            self._dead_letter(bad, stage="decode", error_class=type(exc).__name__, message=str(exc))
             return
         event = Event(record, payload)
         ticket: Ticket | None = None
@@ -231,12 +229,18 @@ class Pipeline:
             try:
                 shape, identity, item_payload = rule.build(event)
             except RuleError as exc:
-                self._dead_letter(ticket, stage="rules", error_class="RuleError",
-                                  message=str(exc), rule=rule.name)
+                self._dead_letter(
+                    ticket, stage="rules", error_class="RuleError", message=str(exc), rule=rule.name
+                )
                 continue
             except Exception as exc:  # noqa: BLE001 - mapping bugs dead-letter, never crash
-                self._dead_letter(ticket, stage="rules", error_class=type(exc).__name__,
-                                  message=str(exc), rule=rule.name)
+                self._dead_letter(
+                    ticket,
+                    stage="rules",
+                    error_class=type(exc).__name__,
+                    message=str(exc),
+                    rule=rule.name,
+                )
                 continue
             ticket.add()
             full = self.batcher.add(Item(ticket, rule.name, shape, identity, item_payload))
@@ -246,9 +250,7 @@ class Pipeline:
             tracker.skip(offset)
             self.metrics.events_skipped.labels(topic, "no_match").inc()
 
-    def _wait_for_registry(
-        self, tracker: PartitionTracker, record: Record, exc: Exception
-    ) -> None:
+    def _wait_for_registry(self, tracker: PartitionTracker, record: Record, exc: Exception) -> None:
         tp = TopicPartition(record.topic, record.partition, record.offset)
         log.warning(
             "schema registry unavailable; pausing partition and retrying",
@@ -286,10 +288,18 @@ class Pipeline:
                 shape = o.batch.shape
                 for item in o.batch.items:
                     self._dead_letter(
-                        item.ticket, stage="deliver", error_class=o.reason, message=o.message,
-                        rule=item.rule, status=o.status, endpoint=shape.path, response=o.body,
-                        attempts=o.attempts, first_failure=o.first_failure,
-                        last_failure=o.last_failure, counted=True,
+                        item.ticket,
+                        stage="deliver",
+                        error_class=o.reason,
+                        message=o.message,
+                        rule=item.rule,
+                        status=o.status,
+                        endpoint=shape.path,
+                        response=o.body,
+                        attempts=o.attempts,
+                        first_failure=o.first_failure,
+                        last_failure=o.last_failure,
+                        counted=True,
                     )
                     item.ticket.done()
 
@@ -304,17 +314,35 @@ class Pipeline:
             self.health.halted(c.reason, False)
 
     def _dead_letter(
-        self, ticket: Ticket, *, stage: str, error_class: str, message: str,
-        rule: str | None = None, status: int | None = None, endpoint: str | None = None,
-        response: str = "", attempts: int = 0, first_failure: float = 0.0,
-        last_failure: float = 0.0, counted: bool = False,
+        self,
+        ticket: Ticket,
+        *,
+        stage: str,
+        error_class: str,
+        message: str,
+        rule: str | None = None,
+        status: int | None = None,
+        endpoint: str | None = None,
+        response: str = "",
+        attempts: int = 0,
+        first_failure: float = 0.0,
+        last_failure: float = 0.0,
+        counted: bool = False,
     ) -> None:
         """Write a dead letter for ``ticket``'s record; the ticket stays open until acked."""
         record = ticket.record
         headers = context_headers(
-            record, stage=stage, error_class=error_class, message=message, rule=rule,
-            status=status, endpoint=endpoint, response=response, attempts=attempts,
-            first_failure=first_failure, last_failure=last_failure,
+            record,
+            stage=stage,
+            error_class=error_class,
+            message=message,
+            rule=rule,
+            status=status,
+            endpoint=endpoint,
+            response=response,
+            attempts=attempts,
+            first_failure=first_failure,
+            last_failure=last_failure,
         )
         ticket.dead_lettered = True
         ticket.add()
@@ -322,9 +350,15 @@ class Pipeline:
         self.breaker.record(time.time(), True)
         log.warning(
             "dead-lettered",
-            extra={"stage": stage, "rule": rule, "class": error_class, "reason": message[:300],
-                   "topic": record.topic, "partition": record.partition,
-                   "offset": record.offset},
+            extra={
+                "stage": stage,
+                "rule": rule,
+                "class": error_class,
+                "reason": message[:300],
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
         )
 
         def acked() -> None:
@@ -350,7 +384,10 @@ class Pipeline:
         if not offsets:
             return
         try:
-            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            if asynchronous:
+                self.consumer.commit(offsets=offsets, asynchronous=True)
+            else:
+                self.consumer.commit(offsets=offsets, asynchronous=False)
             self.metrics.commits.labels("ok").inc()
         except KafkaException as exc:
             self.metrics.commits.labels("failed").inc()
@@ -387,8 +424,11 @@ class Pipeline:
                     "HALTED: circuit breaker open: %.0f%% of %d events in the last %gs were "
                     "dead-lettered (limit %.0f%%); fetching paused for %gs. Check rules, "
                     "campaign/Canvas ids and the dead-letter topic.",
-                    ratio * 100, self.breaker.finals, cbs.window_s,
-                    cbs.max_dead_letter_ratio * 100, cbs.probe_interval_s,
+                    ratio * 100,
+                    self.breaker.finals,
+                    cbs.window_s,
+                    cbs.max_dead_letter_ratio * 100,
+                    cbs.probe_interval_s,
                 )
                 self.pause_reasons.add("circuit_breaker")
                 self._breaker_until = now + cbs.probe_interval_s
@@ -416,9 +456,7 @@ class Pipeline:
                 return
             log.info("fetching paused", extra={"reasons": sorted(self.pause_reasons)})
         else:
-            parts = [
-                tp for tp in parts if (tp.topic, tp.partition) not in self._registry_retry_at
-            ]
+            parts = [tp for tp in parts if (tp.topic, tp.partition) not in self._registry_retry_at]
             self._resume_partitions(parts)
             log.info("fetching resumed")
         self._paused = want

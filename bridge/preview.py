@@ -56,8 +56,12 @@ def preview(record: Record, rules: RuleSet, decoder: Decoder) -> PreviewResult:
             )
             continue
         res.requests.append(
-            {"rule": rule.name, "method": shape.method, "path": shape.path,
-             "body": shape.body([payload])}
+            {
+                "rule": rule.name,
+                "method": shape.method,
+                "path": shape.path,
+                "body": shape.body([payload]),
+            }
         )
     if not matched:
         res.skipped = "no rule matched"

@@ -70,7 +70,9 @@ class KafkaSettings(_Model):
     commit_interval_ms: int = Field(
         100, ge=0, le=60_000, description="Commit final offsets at most this often"
     )
-    max_poll_interval_ms: int = Field(300_000, ge=10_000, description="librdkafka max.poll.interval.ms")
+    max_poll_interval_ms: int = Field(
+        300_000, ge=10_000, description="librdkafka max.poll.interval.ms"
+    )
     group_protocol: Literal["classic", "consumer"] = Field(
         "classic",
         description="classic (cooperative-sticky assignor) or consumer (KIP-848)",
@@ -170,8 +172,12 @@ class ObservabilitySettings(_Model):
     port: int = Field(9102, ge=0, le=65535, description="0 disables the HTTP server")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
-    pii: Literal["mask", "hash", "none"] = Field("mask", description="How user ids/emails are logged")
-    liveness_timeout_s: float = Field(60.0, gt=0, description="/healthz fails after this long without a poll")
+    pii: Literal["mask", "hash", "none"] = Field(
+        "mask", description="How user ids/emails are logged"
+    )
+    liveness_timeout_s: float = Field(
+        60.0, gt=0, description="/healthz fails after this long without a poll"
+    )
 
 
 class ShutdownSettings(_Model):
@@ -181,7 +187,9 @@ class ShutdownSettings(_Model):
 # --- rules ----------------------------------------------------------------------------
 
 ActionName = Literal["campaign_trigger", "canvas_trigger"]
-Prioritization = Literal["identified", "unidentified", "most_recently_updated", "least_recently_updated"]
+Prioritization = Literal[
+    "identified", "unidentified", "most_recently_updated", "least_recently_updated"
+]
 
 
 class RecipientSettings(_Model):
@@ -208,7 +216,9 @@ class RecipientSettings(_Model):
                 + (f" (got {', '.join(ids)})" if ids else "")
             )
         if self.email is not None and not self.prioritization:
-            raise ValueError("email needs prioritization (e.g. [identified, most_recently_updated])")
+            raise ValueError(
+                "email needs prioritization (e.g. [identified, most_recently_updated])"
+            )
         if self.prioritization and {"identified", "unidentified"} <= set(self.prioritization):
             raise ValueError("prioritization may name only one of identified/unidentified")
         if self.user_alias is not None and set(self.user_alias) != {"alias_name", "alias_label"}:
@@ -320,7 +330,9 @@ class _Lenient(dict[str, str]):
         return "unset-" + key
 
 
-def _resolve_secrets(raw: dict[str, Any], file: str, base: Path, env: Mapping[str, str] | None) -> None:
+def _resolve_secrets(
+    raw: dict[str, Any], file: str, base: Path, env: Mapping[str, str] | None
+) -> None:
     braze = raw.get("braze")
     if isinstance(braze, dict) and "api_key" in braze:
         key = braze["api_key"]
@@ -370,7 +382,10 @@ def _resolve_secrets(raw: dict[str, Any], file: str, base: Path, env: Mapping[st
 
 
 def parse_settings(
-    raw: Any, *, file: str = "<config>", base_dir: Path | None = None,
+    raw: Any,
+    *,
+    file: str = "<config>",
+    base_dir: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Validate an already-parsed YAML document into :class:`Settings`."""
@@ -403,7 +418,6 @@ def load_settings(
     are appended to it and a placeholder is used (for ``check`` and ``preview``).
     """
     if missing_secrets is not None:
-
         environ = _Lenient(os.environ if environ is None else environ, missing_secrets)
     p = Path(path)
     try:
@@ -415,5 +429,7 @@ def load_settings(
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(p)) from exc
+        raise ConfigError(
+            f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(p)
+        ) from exc
     return parse_settings(raw, file=str(p), base_dir=p.parent, environ=environ)

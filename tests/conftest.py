@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("local_kafka", REPO / "scripts" / "local_kafka.py")
+    spec = importlib.util.spec_from_file_location(
+        "local_kafka", REPO / "scripts" / "local_kafka.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

@@ -35,8 +35,13 @@ class Shape:
 
     @classmethod
     def make(
-        cls, method: str, path: str, base: dict[str, Any], list_field: str | None,
-        max_items: int, pool: str,
+        cls,
+        method: str,
+        path: str,
+        base: dict[str, Any],
+        list_field: str | None,
+        max_items: int,
+        pool: str,
     ) -> Shape:
         return cls(method, path, freeze(base), list_field, max_items, pool, base)
 

@@ -31,7 +31,9 @@ def _identifier(value: Any, rule: str, what: str) -> str:
 
 def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Any:
     """(event) -> (identity, recipient object without properties)."""
-    attrs = compile_object(spec.attributes, f"{where}.attributes", rule) if spec.attributes else None
+    attrs = (
+        compile_object(spec.attributes, f"{where}.attributes", rule) if spec.attributes else None
+    )
     steo = spec.send_to_existing_only
     if spec.external_user_id is not None:
         get = compile_value(spec.external_user_id, f"{where}.external_user_id", rule)
@@ -44,7 +46,9 @@ def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Any:
         base = ext
     elif spec.user_alias is not None:
         name = compile_value(spec.user_alias["alias_name"], f"{where}.user_alias.alias_name", rule)
-        label = compile_value(spec.user_alias["alias_label"], f"{where}.user_alias.alias_label", rule)
+        label = compile_value(
+            spec.user_alias["alias_label"], f"{where}.user_alias.alias_label", rule
+        )
 
         def alias(e: Event) -> tuple[Any, dict[str, Any]]:
             n = _identifier(name(e), rule, "user_alias.alias_name")

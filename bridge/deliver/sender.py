@@ -167,7 +167,8 @@ class Sender:
 
     # -- one batch -------------------------------------------------------------------------
     async def _deliver(self, batch: Batch, attempts: int, first_failure: float) -> None:
-        assert self._sem is not None and self._unhalted is not None and self._probe is not None
+        if self._sem is None or self._unhalted is None or self._probe is None:
+            raise RuntimeError("sender not started")
         endpoint = batch.shape.path
         pool = batch.shape.pool
         retry = self.delivery.retry
@@ -212,8 +213,18 @@ class Sender:
                 self.metrics.batch_recipients.labels(endpoint).observe(len(batch))
                 dispatch = body.get("dispatch_id") if isinstance(body, dict) else None
                 self._finish(
-                    Outcome(batch, True, status, classified.reason, classified.message,
-                            "", attempts, first_failure, 0.0, dispatch)
+                    Outcome(
+                        batch,
+                        True,
+                        status,
+                        classified.reason,
+                        classified.message,
+                        "",
+                        attempts,
+                        first_failure,
+                        0.0,
+                        dispatch,
+                    )
                 )
                 return
             now = time.time()
@@ -244,8 +255,17 @@ class Sender:
                     self.metrics.requests_in_flight.dec()
                     return
                 self._finish(
-                    Outcome(batch, False, status, classified.reason, classified.message,
-                            text, attempts, first_failure, now)
+                    Outcome(
+                        batch,
+                        False,
+                        status,
+                        classified.reason,
+                        classified.message,
+                        text,
+                        attempts,
+                        first_failure,
+                        now,
+                    )
                 )
                 return
             # RETRY
@@ -254,10 +274,18 @@ class Sender:
                 self.metrics.rate_limited.labels(pool).inc()
             if now - first_failure > retry.max_elapsed_s:
                 self._finish(
-                    Outcome(batch, False, status, "retries_exhausted",
-                            f"gave up after {attempts} attempts: {classified.reason} "
-                            f"{classified.message}".strip(),
-                            text, attempts, first_failure, now)
+                    Outcome(
+                        batch,
+                        False,
+                        status,
+                        "retries_exhausted",
+                        f"gave up after {attempts} attempts: {classified.reason} "
+                        f"{classified.message}".strip(),
+                        text,
+                        attempts,
+                        first_failure,
+                        now,
+                    )
                 )
                 return
             cap = min(retry.max_backoff_ms, retry.initial_backoff_ms * (2 ** min(attempts, 20)))
@@ -268,7 +296,8 @@ class Sender:
     async def _attempt(
         self, endpoint: str, pool: str, payload: bytes
     ) -> tuple[int | None, Any, Any, Classified, float | None]:
-        assert self._sem is not None and self._client is not None
+        if self._sem is None or self._client is None:
+            raise RuntimeError("sender not started")
         async with self._sem:
             waited = 0.0
             while (d := self.pacer.delay(pool)) > 0:
@@ -284,12 +313,22 @@ class Sender:
                 resp = await self._client.post(endpoint, content=payload)
             except httpx.TimeoutException as exc:
                 self.pacer.finished(pool, None, None)
-                return None, None, None, Classified(Verdict.RETRY, "timeout", str(exc) or "timeout"), None
+                return (
+                    None,
+                    None,
+                    None,
+                    Classified(Verdict.RETRY, "timeout", str(exc) or "timeout"),
+                    None,
+                )
             except httpx.HTTPError as exc:
                 self.pacer.finished(pool, None, None)
-                return (None, None, None,
-                        Classified(Verdict.RETRY, "connection", f"{type(exc).__name__}: {exc}"),
-                        None)
+                return (
+                    None,
+                    None,
+                    None,
+                    Classified(Verdict.RETRY, "connection", f"{type(exc).__name__}: {exc}"),
+                    None,
+                )
             elapsed = time.perf_counter() - t0
             headers = resp.headers
             self.pacer.finished(pool, headers, resp.status_code)
@@ -316,20 +355,25 @@ class Sender:
             self.metrics.ratelimit_reset.labels(pool).set(p.reset)
 
     def _halt(self, classified: Classified, status: int | None) -> None:
-        assert self._unhalted is not None
+        if self._unhalted is None:
+            raise RuntimeError("sender not started")
         if self.halted is None:
             self.halted = classified.reason
             self._unhalted.clear()
             self.metrics.halted.labels("auth").set(1)
             self.on_done(
-                Control("halt", "auth",
-                        f"Braze answered {status} ({classified.message or classified.reason}): "
-                        "check the API key, its permissions and the REST endpoint; "
-                        f"probing every {self.delivery.halt_probe_interval_s:g}s")
+                Control(
+                    "halt",
+                    "auth",
+                    f"Braze answered {status} ({classified.message or classified.reason}): "
+                    "check the API key, its permissions and the REST endpoint; "
+                    f"probing every {self.delivery.halt_probe_interval_s:g}s",
+                )
             )
 
     def _resume(self) -> None:
-        assert self._unhalted is not None
+        if self._unhalted is None:
+            raise RuntimeError("sender not started")
         self.halted = None
         self._unhalted.set()
         self.metrics.halted.labels("auth").set(0)

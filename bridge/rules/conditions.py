@@ -26,8 +26,21 @@ from bridge.rules.paths import MISSING, compile_path, is_reference
 Predicate = Callable[[Event], bool]
 
 OPERATORS = frozenset(
-    {"equals", "not_equals", "one_of", "not_one_of", "exists", "gt", "gte", "lt", "lte",
-     "regex", "prefix", "suffix", "contains"}
+    {
+        "equals",
+        "not_equals",
+        "one_of",
+        "not_one_of",
+        "exists",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+        "regex",
+        "prefix",
+        "suffix",
+        "contains",
+    }
 )
 
 
@@ -77,8 +90,10 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
     if op == "exists":
         if not isinstance(arg, bool):
             raise ValueError(f"{where}.exists: needs true or false")
-        return (lambda v: v is not MISSING and v is not None) if arg else (
-            lambda v: v is MISSING or v is None
+        return (
+            (lambda v: v is not MISSING and v is not None)
+            if arg
+            else (lambda v: v is MISSING or v is None)
         )
     if op in ("gt", "gte", "lt", "lte"):
         bound = _orderable(arg)
@@ -108,8 +123,9 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
             return lambda v: isinstance(v, str) and v.startswith(s)
         return lambda v: isinstance(v, str) and v.endswith(s)
     if op == "contains":
-        return lambda v: (isinstance(v, str) and isinstance(arg, str) and arg in v) or (
-            isinstance(v, list) and any(same(x, arg) for x in v)
+        return lambda v: (
+            (isinstance(v, str) and isinstance(arg, str) and arg in v)
+            or (isinstance(v, list) and any(same(x, arg) for x in v))
         )
     raise ValueError(f"{where}: unknown operator {op!r} (known: {', '.join(sorted(OPERATORS))})")
 
@@ -151,13 +167,9 @@ def compile_when(when: Any, where: str = "when") -> Predicate:
             if not isinstance(spec, list) or not spec:
                 raise ValueError(f"{here}: needs a non-empty list of conditions")
             subs = [compile_when(s, f"{here}[{i}]") for i, s in enumerate(spec)]
-            if k == "all":
-                preds.append(lambda e, subs=subs: all(p(e) for p in subs))
-            else:
-                preds.append(lambda e, subs=subs: any(p(e) for p in subs))
+            preds.append(_all(subs) if k == "all" else _any(subs))
         elif k == "not":
-            sub = compile_when(spec, here)
-            preds.append(lambda e, sub=sub: not sub(e))
+            preds.append(_not(compile_when(spec, here)))
         else:
             try:
                 preds.append(_field_predicate(k, spec, here))
@@ -170,3 +182,15 @@ def compile_when(when: Any, where: str = "when") -> Predicate:
         a, b = preds
         return lambda e: a(e) and b(e)
     return lambda e: all(p(e) for p in preds)
+
+
+def _all(subs: list[Predicate]) -> Predicate:
+    return lambda e: all(p(e) for p in subs)
+
+
+def _any(subs: list[Predicate]) -> Predicate:
+    return lambda e: any(p(e) for p in subs)
+
+
+def _not(sub: Predicate) -> Predicate:
+    return lambda e: not sub(e)

@@ -69,8 +69,10 @@ def convert(v: Any, kind: str) -> Any:
         raise ValueError(f"cannot convert {v!r} to boolean")
     if kind == "iso_time":
         ms = _to_epoch_ms(v)
-        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace(
-            "+00:00", "Z"
+        return (
+            datetime.fromtimestamp(ms / 1000, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
         )
     if kind == "epoch_millis":
         return _to_epoch_ms(v)
@@ -153,7 +155,9 @@ def _is_const(spec: Any) -> bool:
     return True
 
 
-def compile_object(spec: dict[str, Any], where: str, rule: str) -> Callable[[Event], dict[str, Any]]:
+def compile_object(
+    spec: dict[str, Any], where: str, rule: str
+) -> Callable[[Event], dict[str, Any]]:
     """Compile a mapping of key -> value spec into ``(event) -> dict``."""
     if _is_const(spec):
         return lambda e: spec

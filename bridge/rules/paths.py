@@ -100,7 +100,7 @@ def compile_path(path: str) -> Accessor:
     for step in steps:
         if isinstance(step, int):
             lines.append("    if type(v) is not list: return MISSING")
-            lines.append("    try: v = v[%d]" % step)
+            lines.append(f"    try: v = v[{step}]")
             lines.append("    except IndexError: return MISSING")
         else:
             lines.append("    if type(v) is not dict: return MISSING")

@@ -1,4 +1,4 @@
-"""End to end on real parts: Kafka broker (harness) + `braze-bridge run` + `braze-bridge sandbox`."""
+"""End to end on real parts: Kafka broker, `braze-bridge run`, `braze-bridge sandbox`."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from tests.support.kafka import (
     unique,
     wait_committed,
 )
-from tests.support.procs import API_KEY, REPO, Bridge, Sandbox, accepted_recipients
+from tests.support.procs import API_KEY, REPO, Bridge, Sandbox
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +35,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def config(bootstrap: str, sandbox: Sandbox, group: str, orders: str, carts: str, dlq: str,
-           **extra: Any) -> dict[str, Any]:
+def config(
+    bootstrap: str, sandbox: Sandbox, group: str, orders: str, carts: str, dlq: str, **extra: Any
+) -> dict[str, Any]:
     cfg: dict[str, Any] = {
         "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "dead_letter_topic": dlq},
         "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
@@ -44,33 +45,60 @@ def config(bootstrap: str, sandbox: Sandbox, group: str, orders: str, carts: str
         "observability": {"port": free_port(), "host": "127.0.0.1", "log_level": "INFO"},
         "shutdown": {"drain_deadline_s": 20},
         "rules": [
-            {"name": "shipped", "topic": orders, "when": {"type": "order.shipped"},
-             "action": "campaign_trigger", "campaign_id": "c-shipped",
-             "recipient": {"external_user_id": "$.user.id"},
-             "trigger_properties": {"order_id": "$.order.id", "total": "$.order.total",
-                                    "note": "{{${first_name}}}"}},
-            {"name": "shipped-journey", "topic": orders, "when": {"type": "order.shipped"},
-             "action": "canvas_trigger", "canvas_id": "cv-ship",
-             "recipient": {"external_user_id": "$.user.id"},
-             "context": {"order_id": "$.order.id"}},
-            {"name": "vip", "topic": orders,
-             "when": {"type": "order.placed", "$.order.total": {"gte": 500}},
-             "action": "canvas_trigger", "canvas_id": "cv-vip",
-             "recipient": {"email": "$.user.email", "prioritization": ["identified"]},
-             "context": {"order_id": "$.order.id"}},
-            {"name": "cart", "topic": carts, "when": {"type": {"one_of": ["cart.abandoned"]}},
-             "action": "campaign_trigger", "campaign_id": "c-cart",
-             "recipient": {"user_alias": {"alias_name": "$.user.id", "alias_label": "shop"}},
-             "trigger_properties": {"order_id": "$.cart.id"}},
+            {
+                "name": "shipped",
+                "topic": orders,
+                "when": {"type": "order.shipped"},
+                "action": "campaign_trigger",
+                "campaign_id": "c-shipped",
+                "recipient": {"external_user_id": "$.user.id"},
+                "trigger_properties": {
+                    "order_id": "$.order.id",
+                    "total": "$.order.total",
+                    "note": "{{${first_name}}}",
+                },
+            },
+            {
+                "name": "shipped-journey",
+                "topic": orders,
+                "when": {"type": "order.shipped"},
+                "action": "canvas_trigger",
+                "canvas_id": "cv-ship",
+                "recipient": {"external_user_id": "$.user.id"},
+                "context": {"order_id": "$.order.id"},
+            },
+            {
+                "name": "vip",
+                "topic": orders,
+                "when": {"type": "order.placed", "$.order.total": {"gte": 500}},
+                "action": "canvas_trigger",
+                "canvas_id": "cv-vip",
+                "recipient": {"email": "$.user.email", "prioritization": ["identified"]},
+                "context": {"order_id": "$.order.id"},
+            },
+            {
+                "name": "cart",
+                "topic": carts,
+                "when": {"type": {"one_of": ["cart.abandoned"]}},
+                "action": "campaign_trigger",
+                "campaign_id": "c-cart",
+                "recipient": {"user_alias": {"alias_name": "$.user.id", "alias_label": "shop"}},
+                "trigger_properties": {"order_id": "$.cart.id"},
+            },
         ],
     }
     cfg.update(extra)
     return cfg
 
 
-def make_events(orders: str, carts: str, n_orders: int, n_carts: int, seed: int = 7
-                ) -> tuple[list[tuple[str, bytes | None, bytes | None, int | None]],
-                           Counter[tuple[str, str, str]], int, int]:
+def make_events(
+    orders: str, carts: str, n_orders: int, n_carts: int, seed: int = 7
+) -> tuple[
+    list[tuple[str, bytes | None, bytes | None, int | None]],
+    Counter[tuple[str, str, str]],
+    int,
+    int,
+]:
     """Events plus the expected multiset of (target, recipient, order_id) and bad counts."""
     rnd = random.Random(seed)
     msgs: list[tuple[str, bytes | None, bytes | None, int | None]] = []
@@ -94,8 +122,11 @@ def make_events(orders: str, carts: str, n_orders: int, n_carts: int, seed: int 
             expected[("cv-ship", uid, oid)] += 1
         elif r < 0.85:
             total = rnd.choice([20, 600])
-            ev = {"type": "order.placed", "user": {"id": uid, "email": f"{uid}@example.com"},
-                  "order": {"id": oid, "total": total}}
+            ev = {
+                "type": "order.placed",
+                "user": {"id": uid, "email": f"{uid}@example.com"},
+                "order": {"id": oid, "total": total},
+            }
             if total >= 500:
                 expected[("cv-vip", f"{uid}@example.com", oid)] += 1
         else:
@@ -104,8 +135,11 @@ def make_events(orders: str, carts: str, n_orders: int, n_carts: int, seed: int 
     for i in range(n_carts):
         uid = f"s{rnd.randrange(300)}"
         cid = f"cart{i}"
-        ev = {"type": rnd.choice(["cart.abandoned", "cart.updated"]), "user": {"id": uid},
-              "cart": {"id": cid}}
+        ev = {
+            "type": rnd.choice(["cart.abandoned", "cart.updated"]),
+            "user": {"id": uid},
+            "cart": {"id": cid},
+        }
         if ev["type"] == "cart.abandoned":
             expected[("c-cart", uid, cid)] += 1
         msgs.append((carts, uid.encode(), orjson.dumps(ev), None))
@@ -113,8 +147,11 @@ def make_events(orders: str, carts: str, n_orders: int, n_carts: int, seed: int 
 
 
 def delivered(sandbox: Sandbox) -> tuple[Counter[tuple[str, str, str]], list[dict[str, Any]]]:
-    reqs = [r for r in sandbox.requests() if r["path"] in (
-        "/campaigns/trigger/send", "/canvas/trigger/send")]
+    reqs = [
+        r
+        for r in sandbox.requests()
+        if r["path"] in ("/campaigns/trigger/send", "/canvas/trigger/send")
+    ]
     got: Counter[tuple[str, str, str]] = Counter()
     for r in reqs:
         if not 200 <= r["status"] < 300:
@@ -131,8 +168,16 @@ def delivered(sandbox: Sandbox) -> tuple[Counter[tuple[str, str, str]], list[dic
 def test_end_to_end_thousands_of_events(kafka_bootstrap: str, tmp_path: Path) -> None:
     orders, carts, dlq = unique("orders"), unique("carts"), unique("dlq")
     create_topics(kafka_bootstrap, {orders: 4, carts: 2, dlq: 2})
-    sandbox = Sandbox("--campaign-id", "c-shipped", "--campaign-id", "c-cart",
-                      "--canvas-id", "cv-ship", "--canvas-id", "cv-vip")
+    sandbox = Sandbox(
+        "--campaign-id",
+        "c-shipped",
+        "--campaign-id",
+        "c-cart",
+        "--canvas-id",
+        "cv-ship",
+        "--canvas-id",
+        "cv-vip",
+    )
     group = unique("grp")
     msgs, expected, garbage, missing = make_events(orders, carts, 6000, 1500)
     produce(kafka_bootstrap, msgs)
@@ -155,8 +200,10 @@ def test_end_to_end_thousands_of_events(kafka_bootstrap: str, tmp_path: Path) ->
     # Braze's limits: at most 50 recipients, no duplicate recipient within one request
     for r in reqs:
         ids = [json.dumps(rc, sort_keys=True) for rc in r["body"]["recipients"]]
-        who = [rc.get("external_user_id") or rc.get("email") or str(rc.get("user_alias"))
-               for rc in r["body"]["recipients"]]
+        who = [
+            rc.get("external_user_id") or rc.get("email") or str(rc.get("user_alias"))
+            for rc in r["body"]["recipients"]
+        ]
         assert len(ids) <= 50
         assert len(who) == len(set(who)), "duplicate recipient inside one request"
         assert r["status"] in (200, 201)
@@ -188,11 +235,18 @@ def test_end_to_end_thousands_of_events(kafka_bootstrap: str, tmp_path: Path) ->
     n_req = len(reqs)
     recips = sum(got.values())
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "e2e.json").write_text(json.dumps({
-        "events": len(msgs), "elapsed_s": round(elapsed, 2),
-        "events_per_s": round(len(msgs) / elapsed), "requests": n_req, "recipients": recips,
-        "recipients_per_request": round(recips / n_req, 2),
-    }))
+    (RESULTS / "e2e.json").write_text(
+        json.dumps(
+            {
+                "events": len(msgs),
+                "elapsed_s": round(elapsed, 2),
+                "events_per_s": round(len(msgs) / elapsed),
+                "requests": n_req,
+                "recipients": recips,
+                "recipients_per_request": round(recips / n_req, 2),
+            }
+        )
+    )
 
 
 def test_sigterm_mid_run_then_restart_loses_nothing(kafka_bootstrap: str, tmp_path: Path) -> None:

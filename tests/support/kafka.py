@@ -15,11 +15,15 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def create_topics(bootstrap: str, topics: dict[str, int], config: dict[str, str] | None = None) -> None:
+def create_topics(
+    bootstrap: str, topics: dict[str, int], config: dict[str, str] | None = None
+) -> None:
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futs = admin.create_topics(
-        [NewTopic(t, num_partitions=n, replication_factor=1, config=config or {})
-         for t, n in topics.items()]
+        [
+            NewTopic(t, num_partitions=n, replication_factor=1, config=config or {})
+            for t, n in topics.items()
+        ]
     )
     for f in futs.values():
         f.result(30)
@@ -32,8 +36,11 @@ def create_topics(bootstrap: str, topics: dict[str, int], config: dict[str, str]
     raise RuntimeError("topics not visible")
 
 
-def produce(bootstrap: str, messages: Iterable[tuple[str, bytes | None, bytes | None, int | None]],
-            headers: list[tuple[str, bytes]] | None = None) -> int:
+def produce(
+    bootstrap: str,
+    messages: Iterable[tuple[str, bytes | None, bytes | None, int | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
     """Produce (topic, key, value, partition) messages; return the count acknowledged."""
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "enable.idempotence": True})
     acked = {"n": 0, "err": None}
@@ -105,8 +112,14 @@ def read_all(bootstrap: str, topic: str, timeout: float = 15) -> list[Any]:
     """Every message currently in ``topic`` (confluent Message objects)."""
     ends = end_offsets(bootstrap, topic)
     total = sum(ends.values())
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": unique("reader"),
-                  "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": unique("reader"),
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     c.assign([TopicPartition(topic, p, 0) for p in ends])
     out: list[Any] = []
     deadline = time.monotonic() + timeout

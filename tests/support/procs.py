@@ -38,13 +38,23 @@ class Sandbox:
 
     def __init__(self, *args: str, api_key: str = API_KEY) -> None:
         self.api_key = api_key
-        cmd = [sys.executable, "-m", "bridge", "sandbox", "--port", "0", "--api-key", api_key,
-               *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "bridge",
+            "sandbox",
+            "--port",
+            "0",
+            "--api-key",
+            api_key,
+            *args,
+        ]
         import tempfile
 
         self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._err,
-                                     text=True, cwd=REPO)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=REPO
+        )
         line = _read_line(self.proc, 20)
         self.url = line.rsplit(" ", 1)[-1]
         self.http = httpx.Client(base_url=self.url, timeout=30)
@@ -93,8 +103,13 @@ def accepted_recipients(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
 class Bridge:
     """``braze-bridge run`` in a subprocess with a config written to ``tmp``."""
 
-    def __init__(self, tmp: Path, config: dict[str, Any], name: str = "bridge",
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        config: dict[str, Any],
+        name: str = "bridge",
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.path = tmp / f"{name}.yaml"
         self.path.write_text(yaml.safe_dump(config, sort_keys=False))
         self.log_path = tmp / f"{name}.log"
@@ -107,7 +122,10 @@ class Bridge:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bridge", "run", "--config", str(self.path)],
-            stdout=self._log, stderr=subprocess.STDOUT, env=self.env, cwd=REPO,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            cwd=REPO,
         )
         return self
 

@@ -20,6 +20,11 @@ def settings(rules: list[dict[str, Any]], **extra: Any) -> Settings:
     return parse_settings(raw, environ={"BRAZE_API_KEY": "test-key"}, base_dir=Path("."))
 
 
-def event(value: Any, topic: str = "orders", key: bytes | None = None,
-          headers: tuple[tuple[str, bytes | None], ...] = (), offset: int = 0) -> Event:
+def event(
+    value: Any,
+    topic: str = "orders",
+    key: bytes | None = None,
+    headers: tuple[tuple[str, bytes | None], ...] = (),
+    offset: int = 0,
+) -> Event:
     return Event(Record(topic, 0, offset, key, b"", headers, 1_700_000_000_000), value)

@@ -5,8 +5,9 @@ from bridge.batch import Batcher
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 
-SHAPE = Shape.make("POST", "/campaigns/trigger/send", {"campaign_id": "c"}, "recipients", 3,
-                   "default")
+SHAPE = Shape.make(
+    "POST", "/campaigns/trigger/send", {"campaign_id": "c"}, "recipients", 3, "default"
+)
 
 
 def items(tracker: PartitionTracker, ids: list[str]) -> list[Item]:

@@ -64,7 +64,9 @@ def test_operators() -> None:
     assert compile_when({"u": {"exists": False}})(event({}))
     assert compile_when({"n": {"gte": 10, "lt": 20}})(event({"n": 10}))
     assert not compile_when({"n": {"gt": 10}})(event({"n": "11"}))
-    assert compile_when({"at": {"gt": "2026-01-01T00:00:00Z"}})(event({"at": "2026-05-01T00:00:00Z"}))
+    assert compile_when({"at": {"gt": "2026-01-01T00:00:00Z"}})(
+        event({"at": "2026-05-01T00:00:00Z"})
+    )
     assert compile_when({"s": {"regex": "^ab+c$"}})(event({"s": "abbc"}))
     assert compile_when({"s": {"prefix": "ord"}})(event({"s": "order"}))
     assert compile_when({"any": [{"a": 1}, {"b": 2}]})(event({"b": 2}))
@@ -97,8 +99,14 @@ def test_mapping_types_defaults_and_liquid() -> None:
         "tp",
         "r",
     )
-    out = m(event({"order": {"id": "o1", "total": 12.5, "items": [{"a": 1}], "count": "3"},
-                   "ts": 1700000000000}))
+    out = m(
+        event(
+            {
+                "order": {"id": "o1", "total": 12.5, "items": [{"a": 1}], "count": "3"},
+                "ts": 1700000000000,
+            }
+        )
+    )
     assert out == {
         "id": "o1",
         "total": 12.5,
@@ -133,8 +141,7 @@ def test_campaign_trigger_builds_recipient_with_properties() -> None:
 
 
 def test_canvas_trigger_uses_context_or_legacy_field() -> None:
-    base = rule(action="canvas_trigger", canvas_id="cv", campaign_id=None,
-                context={"x": "$.x"})
+    base = rule(action="canvas_trigger", canvas_id="cv", campaign_id=None, context={"x": "$.x"})
     for field in ("context", "canvas_entry_properties"):
         s = settings([{**base, "context_field": field}])
         r = compile_rules(s).for_topic("orders")[0]
@@ -144,11 +151,16 @@ def test_canvas_trigger_uses_context_or_legacy_field() -> None:
 
 
 def test_user_alias_and_email_recipients() -> None:
-    s = settings([
-        rule(name="a", recipient={"user_alias": {"alias_name": "$.u", "alias_label": "shop"}}),
-        rule(name="e", recipient={"email": "$.m", "prioritization": ["identified"]},
-             campaign_id="c2"),
-    ])
+    s = settings(
+        [
+            rule(name="a", recipient={"user_alias": {"alias_name": "$.u", "alias_label": "shop"}}),
+            rule(
+                name="e",
+                recipient={"email": "$.m", "prioritization": ["identified"]},
+                campaign_id="c2",
+            ),
+        ]
+    )
     a, e = compile_rules(s).for_topic("orders")
     _, _, pa = a.build(event({"u": "x"}))
     assert pa == {"user_alias": {"alias_name": "x", "alias_label": "shop"}}

@@ -17,8 +17,14 @@ from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.settings import BrazeSettings, DeliverySettings
 
-SHAPE = Shape.make("POST", "/campaigns/trigger/send", {"campaign_id": "c", "broadcast": False},
-                   "recipients", 50, "default")
+SHAPE = Shape.make(
+    "POST",
+    "/campaigns/trigger/send",
+    {"campaign_id": "c", "broadcast": False},
+    "recipients",
+    50,
+    "default",
+)
 
 
 def batch(ids: list[str]) -> Batch:
@@ -35,8 +41,11 @@ def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueu
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     m = Metrics()
     d = DeliverySettings.model_validate(
-        {"retry": {"initial_backoff_ms": 1, "max_backoff_ms": 5, "max_elapsed_s": 2},
-         "halt_probe_interval_s": 0.05, **delivery}
+        {
+            "retry": {"initial_backoff_ms": 1, "max_backoff_ms": 5, "max_elapsed_s": 2},
+            "halt_probe_interval_s": 0.05,
+            **delivery,
+        }
     )
     b = BrazeSettings.model_validate(
         {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "max_in_flight": 4}
@@ -63,9 +72,16 @@ def test_classification_table() -> None:
         Verdict.REJECT
     )
     assert classify(201, {"notice": "p"}, on_notice="accept").verdict is Verdict.ACCEPT
-    for s, v in [(400, Verdict.REJECT), (404, Verdict.REJECT), (413, Verdict.REJECT),
-                 (401, Verdict.HALT), (403, Verdict.HALT), (429, Verdict.RETRY),
-                 (500, Verdict.RETRY), (503, Verdict.RETRY)]:
+    for s, v in [
+        (400, Verdict.REJECT),
+        (404, Verdict.REJECT),
+        (413, Verdict.REJECT),
+        (401, Verdict.HALT),
+        (403, Verdict.HALT),
+        (429, Verdict.RETRY),
+        (500, Verdict.RETRY),
+        (503, Verdict.RETRY),
+    ]:
         assert classify(s, {"message": "x"}).verdict is v, s
     assert classify(400, {}, overrides={400: "retry"}).verdict is Verdict.RETRY
 
@@ -86,7 +102,9 @@ def test_bearer_header_and_success() -> None:
     assert o.accepted and o.dispatch_id == "d1"
     assert seen[0].headers["authorization"] == "Bearer secret-key"
     assert orjson.loads(seen[0].content)["recipients"] == [
-        {"external_user_id": "a"}, {"external_user_id": "b"}]
+        {"external_user_id": "a"},
+        {"external_user_id": "b"},
+    ]
 
 
 def test_transient_errors_are_retried_until_success() -> None:
@@ -107,17 +125,21 @@ def test_transient_errors_are_retried_until_success() -> None:
     finally:
         s.close()
     assert o.accepted and o.attempts == 4
-    assert m.registry.get_sample_value(
-        "bridge_retries_total", {"endpoint": "/campaigns/trigger/send", "reason": "server_503"}
-    ) == 2
+    assert (
+        m.registry.get_sample_value(
+            "bridge_retries_total", {"endpoint": "/campaigns/trigger/send", "reason": "server_503"}
+        )
+        == 2
+    )
 
 
 def test_retries_give_up_after_max_elapsed_with_last_error() -> None:
     def handler(req: httpx.Request) -> httpx.Response:
         return httpx.Response(500, json={"message": "Internal Server Error"})
 
-    s, q, _ = make_sender(handler, retry={"initial_backoff_ms": 50, "max_backoff_ms": 100,
-                                          "max_elapsed_s": 0.3})
+    s, q, _ = make_sender(
+        handler, retry={"initial_backoff_ms": 50, "max_backoff_ms": 100, "max_elapsed_s": 0.3}
+    )
     try:
         s.submit(batch(["a"]))
         (o,) = outcomes(q, 1)
@@ -199,21 +221,30 @@ def test_pacer_spreads_remaining_budget_until_reset() -> None:
     now = [1000.0]
     p = Pacer(reserve_fraction=0.1, clock=lambda: now[0])
     p.started("default")
-    p.finished("default", {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50",
-                           "x-ratelimit-reset": "1040"}, 201)
+    p.finished(
+        "default",
+        {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "50", "x-ratelimit-reset": "1040"},
+        201,
+    )
     assert p.delay("default") == 0.0  # first slot now; next in 40 s / (50 - 10) = 1 s
     assert abs(p.delay("default") - 1.0) < 1e-9
     now[0] += 1.0
     assert p.delay("default") == 0.0
     # a 429 closes the pool until the reset
-    p.finished("default", {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0",
-                           "x-ratelimit-reset": "1040"}, 429)
+    p.finished(
+        "default",
+        {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1040"},
+        429,
+    )
     assert abs(p.delay("default") - 39.0) < 1e-9
 
 
 def test_pacer_waits_for_reset_when_only_the_reserve_is_left() -> None:
     now = [0.0]
     p = Pacer(reserve_fraction=0.1, clock=lambda: now[0])
-    p.finished("default", {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "10",
-                           "x-ratelimit-reset": "30"}, 201)
+    p.finished(
+        "default",
+        {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "10", "x-ratelimit-reset": "30"},
+        201,
+    )
     assert p.delay("default") >= 30.0
