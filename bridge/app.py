@@ -11,6 +11,7 @@ from types import FrameType
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
+from prometheus_client import disable_created_metrics
 
 from bridge import logs
 from bridge.deadletter import DeadLetterWriter
@@ -23,8 +24,10 @@ from bridge.health import HealthServer, HealthState
 from bridge.metrics import Metrics
 from bridge.pipeline import Pipeline
 from bridge.rules.engine import RuleSet, compile_rules
+from bridge.sendids import ensure_send_ids
 from bridge.settings import Settings, load_settings
 from bridge.source import make_consumer, make_producer
+from bridge.state import StateStore
 
 log = logging.getLogger("bridge.app")
 
@@ -64,6 +67,11 @@ def check_topics(settings: Settings) -> None:
     missing = [t for t in settings.topics() if t not in md.topics]
     if missing:
         log.warning("input topics do not exist yet", extra={"topics": missing})
+
+
+def needs_state(settings: Settings) -> bool:
+    """Schedules and send ids need the shared state topic."""
+    return any(r.schedule is not None or r.send_id for r in settings.rules if r.enabled)
 
 
 class Reloader:
@@ -137,6 +145,7 @@ def run(config_path: str) -> int:
     for k, v in settings.kafka.properties.items():
         if "password" in k or "secret" in k:
             logs.register_secret(str(v))
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = Metrics()
     health = HealthState(metrics, obs.liveness_timeout_s)
     server = HealthServer(health, obs.host, obs.port) if obs.port else None
@@ -152,6 +161,13 @@ def run(config_path: str) -> int:
             d = decoders[topic] = build_decoder(settings.decoder_for(topic), _registry, path.parent)
         return d
 
+    state = None
+    if needs_state(settings):
+        state = StateStore(settings.kafka)
+        state.ensure_topic()
+        loaded = state.load()
+        log.info("state loaded", extra={"topic": settings.kafka.state_topic, "keys": loaded})
+        ensure_send_ids(settings, state)
     consumer = make_consumer(settings.kafka, metrics)
     dlq = DeadLetterWriter(make_producer(settings.kafka), settings.kafka.dead_letter_topic)
 
@@ -159,7 +175,7 @@ def run(config_path: str) -> int:
         return Sender(settings.braze, settings.delivery, metrics, on_done)
 
     pipeline = Pipeline(
-        settings, rules, decoder_for, consumer, dlq, sender_factory, metrics, health
+        settings, rules, decoder_for, consumer, dlq, sender_factory, metrics, health, state
     )
     reloader = Reloader(path, pipeline, metrics)
 

@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
         "--header", action="append", default=[], metavar="NAME=VALUE", help="message header"
     )
 
+    tst = sub.add_parser("test", help="run golden rule cases (event -> expected requests)")
+    tst.add_argument("directory", help="directory of *.yaml case files")
+    tst.add_argument("--config", "-c", help="config for every case (default: each file's)")
+
     sb = sub.add_parser("sandbox", help="run the local Braze sandbox")
     from bridge.sandbox.cli import add_arguments
 
@@ -68,8 +72,22 @@ def cmd_check(config: str) -> int:
         print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}")
     warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
     seen: dict[tuple[str, str], str] = {}
+    creates = {
+        (r.schedule.name or r.name)
+        for r in settings.rules
+        if r.schedule is not None and r.schedule.operation == "create"
+    }
+    for rs in settings.rules:
+        if rs.schedule is not None and rs.schedule.operation != "create":
+            if (rs.schedule.name or rs.name) not in creates:
+                warnings.append(
+                    f"rule {rs.name!r}: no rule creates schedule {rs.schedule.name or rs.name!r}"
+                )
+    lifecycle = {r.name for r in settings.rules if r.schedule is not None}
     for r in rules.rules:
         key = (r.action, r.target)
+        if r.name in lifecycle or r.action in ("message_send", "live_activity_update"):
+            continue
         if key in seen:
             warnings.append(f"rules {seen[key]!r} and {r.name!r} both target {r.action} {r.target}")
         else:
@@ -117,6 +135,22 @@ def cmd_preview(config: str, topic: str, event: str, key: str | None, headers: l
     return EXIT_OK
 
 
+def cmd_test(directory: str, config: str | None) -> int:
+    from bridge.golden import run_cases
+
+    try:
+        results = run_cases(Path(directory), Path(config) if config else None)
+    except ConfigError as exc:
+        return _fail_config(exc)
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        print(f"{'PASS' if r.ok else 'FAIL'}  {r.file}: {r.name}")
+        if not r.ok:
+            print("      " + r.diff.replace("\n", "\n      "))
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
+    return EXIT_FAILURE if failed else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -128,6 +162,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args.config)
         if args.command == "preview":
             return cmd_preview(args.config, args.topic, args.event, args.key, args.header)
+        if args.command == "test":
+            return cmd_test(args.directory, args.config)
         if args.command == "sandbox":
             from bridge.sandbox.cli import run as run_sandbox
 

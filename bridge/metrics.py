@@ -101,6 +101,12 @@ class Metrics:
             "bridge_kafka_rebalances", "Partition assignments and revocations", ["kind"], registry=r
         )
         self.commits = Counter("bridge_offset_commits", "Offset commits", ["result"], registry=r)
+        self.schedule_ops = Counter(
+            "bridge_schedule_operations",
+            "Schedule lifecycle outcomes (created, updated, cancelled, update_unknown, ...)",
+            ["outcome"],
+            registry=r,
+        )
         self.kafka_stat = Gauge(
             "bridge_kafka_client", "Selected librdkafka statistics", ["stat"], registry=r
         )

@@ -36,7 +36,9 @@ from bridge.metrics import Metrics
 from bridge.models import Event, Record
 from bridge.offsets import InFlight, PartitionTracker, Ticket
 from bridge.rules.engine import RuleSet
+from bridge.schedules import ScheduleCoordinator
 from bridge.settings import Settings
+from bridge.state import StateStore
 
 log = logging.getLogger("bridge.pipeline")
 
@@ -89,6 +91,7 @@ class Pipeline:
         sender_factory: Callable[[Callable[[Outcome | Control], None]], Sender],
         metrics: Metrics,
         health: HealthState,
+        state: StateStore | None = None,
     ) -> None:
         self.settings = settings
         self.rules = rules
@@ -115,6 +118,10 @@ class Pipeline:
         self._registry_retry_at: dict[tuple[str, int], float] = {}
         self._consumed: dict[str, Any] = {}
         self._targets = {r.name: r.target for r in rules.rules}
+        self.state = state
+        self.schedules = (
+            ScheduleCoordinator(state, self._send, metrics) if state is not None else None
+        )
 
     # -- public ----------------------------------------------------------------------------
     def stop(self) -> None:
@@ -157,6 +164,8 @@ class Pipeline:
             self._send(b)
         self._drain_outcomes()
         self.dlq.poll()
+        if self.state is not None:
+            self.state.poll()
         self._maybe_commit(now)
         self._check_pressure(now)
         if self._pending_rules is not None:
@@ -243,7 +252,14 @@ class Pipeline:
                 )
                 continue
             ticket.add()
-            full = self.batcher.add(Item(ticket, rule.name, shape, identity, item_payload))
+            item = Item(ticket, rule.name, shape, identity, item_payload)
+            if shape.kind != "send":
+                if self.schedules is None:
+                    raise SourceError("schedule actions need the state store")
+                item.state_key = identity
+                self.schedules.handle(item)
+                continue
+            full = self.batcher.add(item)
             if full is not None:
                 self._send(full)
         if ticket is None:
@@ -283,6 +299,8 @@ class Pipeline:
                         item.rule, self._targets.get(item.rule, "")
                     ).inc()
                     self.breaker.record(now, False)
+                    if item.state_key is not None and self.schedules is not None:
+                        self.schedules.on_final(item, True, o.response)
                     item.ticket.done()
             else:
                 shape = o.batch.shape
@@ -529,6 +547,8 @@ class Pipeline:
         while time.monotonic() < deadline:
             self._drain_outcomes()
             self.dlq.poll()
+            if self.state is not None:
+                self.state.poll()
             if all(all(t.pending == 0 for t in tr.tickets) for tr in trackers):
                 return
             time.sleep(0.005)
@@ -564,6 +584,8 @@ class Pipeline:
         except (KafkaException, RuntimeError) as exc:
             log.warning("consumer close failed", extra={"error": str(exc)})
         self.dlq.flush(10)
+        if self.state is not None:
+            self.state.close()
         self.sender.close()
 
 

@@ -49,19 +49,18 @@ def preview(record: Record, rules: RuleSet, decoder: Decoder) -> PreviewResult:
             continue
         matched = True
         try:
-            shape, _identity, payload = rule.build(event)
+            shape, identity, payload = rule.build(event)
         except RuleError as exc:
             res.dead_letters.append(
                 {"stage": "rules", "rule": rule.name, "class": "RuleError", "message": str(exc)}
             )
             continue
+        body = shape.body([payload])
+        if shape.kind in ("schedule_update", "schedule_delete"):
+            # filled in from the state topic when the bridge runs
+            body["schedule_id"] = f"<schedule_id of {identity}>"
         res.requests.append(
-            {
-                "rule": rule.name,
-                "method": shape.method,
-                "path": shape.path,
-                "body": shape.body([payload]),
-            }
+            {"rule": rule.name, "method": shape.method, "path": shape.path, "body": body}
         )
     if not matched:
         res.skipped = "no rule matched"

@@ -27,6 +27,7 @@ from pydantic import (
 from bridge import secrets
 from bridge.decode.settings import DecoderSettings, RegistrySettings
 from bridge.errors import ConfigError
+from bridge.rules.spec import RuleSettings
 
 
 class _Model(BaseModel):
@@ -48,6 +49,10 @@ class KafkaSettings(_Model):
     bootstrap_servers: str = Field(description="Kafka bootstrap servers, host:port[,host:port]")
     group_id: str = Field("braze-bridge", description="Consumer group of all replicas")
     dead_letter_topic: str = Field("braze-bridge.dlq", description="Topic for dead letters")
+    state_topic: str = Field(
+        "braze-bridge.state",
+        description="Compacted topic with schedule ids and created send ids (shared by replicas)",
+    )
     topics: list[str] | None = Field(
         None, description="Topics to subscribe to (default: every topic named by a rule)"
     )
@@ -185,85 +190,6 @@ class ShutdownSettings(_Model):
 
 
 # --- rules ----------------------------------------------------------------------------
-
-ActionName = Literal["campaign_trigger", "canvas_trigger"]
-Prioritization = Literal[
-    "identified", "unidentified", "most_recently_updated", "least_recently_updated"
-]
-
-
-class RecipientSettings(_Model):
-    """Who receives the message: exactly one identifier, each a field reference or constant."""
-
-    external_user_id: Any = None
-    user_alias: dict[str, Any] | None = Field(None, description="{alias_name, alias_label}")
-    email: Any = None
-    prioritization: list[Prioritization] | None = None
-    braze_id: Any = None
-    attributes: dict[str, Any] | None = None
-    send_to_existing_only: bool | None = None
-
-    @model_validator(mode="after")
-    def _one_identifier(self) -> RecipientSettings:
-        ids = [
-            n
-            for n in ("external_user_id", "user_alias", "email", "braze_id")
-            if getattr(self, n) is not None
-        ]
-        if len(ids) != 1:
-            raise ValueError(
-                "exactly one of external_user_id, user_alias, email, braze_id is required"
-                + (f" (got {', '.join(ids)})" if ids else "")
-            )
-        if self.email is not None and not self.prioritization:
-            raise ValueError(
-                "email needs prioritization (e.g. [identified, most_recently_updated])"
-            )
-        if self.prioritization and {"identified", "unidentified"} <= set(self.prioritization):
-            raise ValueError("prioritization may name only one of identified/unidentified")
-        if self.user_alias is not None and set(self.user_alias) != {"alias_name", "alias_label"}:
-            raise ValueError("user_alias needs exactly alias_name and alias_label")
-        if self.send_to_existing_only is False:
-            if self.user_alias is not None:
-                raise ValueError("send_to_existing_only: false cannot be used with user_alias")
-            if not self.attributes:
-                raise ValueError("send_to_existing_only: false needs attributes")
-        return self
-
-
-class RuleSettings(_Model):
-    """One rule: which events (topic + conditions) cause which Braze call."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    topic: str
-    when: dict[str, Any] = Field(default_factory=dict, description="Conditions on event fields")
-    action: ActionName
-    campaign_id: str | None = None
-    canvas_id: str | None = None
-    send_id: str | None = Field(None, max_length=64)
-    recipient: RecipientSettings
-    trigger_properties: dict[str, Any] | None = Field(
-        None, description="Per-recipient trigger_properties (campaigns)"
-    )
-    context: dict[str, Any] | None = Field(None, description="Per-recipient context (Canvases)")
-    context_field: Literal["context", "canvas_entry_properties"] = "context"
-    enabled: bool = True
-
-    @model_validator(mode="after")
-    def _target(self) -> RuleSettings:
-        if self.action == "campaign_trigger":
-            if not self.campaign_id:
-                raise ValueError("campaign_trigger needs campaign_id")
-            if self.canvas_id or self.context:
-                raise ValueError("campaign_trigger takes campaign_id and trigger_properties")
-        if self.action == "canvas_trigger":
-            if not self.canvas_id:
-                raise ValueError("canvas_trigger needs canvas_id")
-            if self.campaign_id or self.trigger_properties or self.send_id:
-                raise ValueError("canvas_trigger takes canvas_id and context")
-        if self.send_id is not None and not self.send_id.isascii():
-            raise ValueError("send_id must be ASCII")
-        return self
 
 
 class Settings(_Model):

@@ -49,3 +49,19 @@ def kafka_bootstrap(kafka_harness: ModuleType, kafka_state_dir: Path) -> Iterato
         yield bootstrap
     finally:
         kafka_harness.stop(kafka_state_dir)
+
+
+_skipped: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped:
+        _skipped.append(report.nodeid)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") and _skipped and exitstatus == 0:
+        print(f"\nCI: {len(_skipped)} test(s) skipped; integration tiers must not skip:")
+        for nodeid in _skipped:
+            print(f"  {nodeid}")
+        session.exitstatus = 1

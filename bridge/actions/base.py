@@ -31,6 +31,7 @@ class Shape:
     list_field: str | None  # "recipients" / "external_user_ids"; None: one item per request
     max_items: int
     pool: str
+    kind: str = "send"  # send | schedule_create | schedule_update | schedule_delete
     base: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
 
     @classmethod
@@ -42,8 +43,9 @@ class Shape:
         list_field: str | None,
         max_items: int,
         pool: str,
+        kind: str = "send",
     ) -> Shape:
-        return cls(method, path, freeze(base), list_field, max_items, pool, base)
+        return cls(method, path, freeze(base), list_field, max_items, pool, kind, base)
 
     def body(self, payloads: list[Any]) -> dict[str, Any]:
         body = dict(self.base)
@@ -90,6 +92,7 @@ class Item:
     payload: Any
     attempts: int = 0
     first_failure: float = 0.0
+    state_key: str | None = None  # schedule lifecycle key ("schedule/<name>/<business key>")
 
 
 Builder = Callable[[Event], tuple[Shape, Any, Any]]

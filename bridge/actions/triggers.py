@@ -1,133 +1,84 @@
-"""``campaign_trigger`` and ``canvas_trigger``: POST /campaigns/trigger/send, /canvas/trigger/send.
+"""``campaign_trigger`` / ``canvas_trigger``: POST /campaigns/trigger/send, /canvas/trigger/send.
 
 Each matched event contributes one recipient object; recipients of the same campaign/Canvas
-(and the same request-level fields) are batched up to 50 per request.
+and the same request-level fields (send_id, shared properties) are batched up to 50 per
+request. Per-recipient ``trigger_properties``/``context`` win over the shared (top-level)
+ones, as Braze documents. A rule with ``audience`` (and ``allow_broadcast: true``) sends one
+broadcast-class request per event on the broadcast rate-limit pool.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
-from bridge.actions.base import DEFAULT_POOL, Builder, Shape
-from bridge.errors import RuleError
+from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
+from bridge.actions.common import check_size, compile_recipient
 from bridge.models import Event
-from bridge.rules.mapping import compile_object, compile_value
-from bridge.settings import RecipientSettings, RuleSettings
-
-PROPERTIES_LIMIT = 50 * 1024  # bytes of trigger_properties / context (Braze: 50 KB)
+from bridge.rules.mapping import compile_object
+from bridge.rules.spec import RuleSettings
 
 
-def _identifier(value: Any, rule: str, what: str) -> str:
-    if isinstance(value, str):
-        if not value:
-            raise RuleError(f"{what} is empty", rule=rule)
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # numeric ids become strings, as Braze expects
-    raise RuleError(f"{what} must be a string, got {type(value).__name__}", rule=rule)
+def props_spec(rule: RuleSettings) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+    """(field name, per-recipient spec, shared spec) of a campaign or Canvas rule."""
+    if rule.campaign_id is not None and rule.canvas_id is None:
+        return "trigger_properties", rule.trigger_properties, rule.shared_trigger_properties
+    return rule.context_field, rule.context, rule.shared_context
 
 
-def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Any:
-    """(event) -> (identity, recipient object without properties)."""
-    attrs = (
-        compile_object(spec.attributes, f"{where}.attributes", rule) if spec.attributes else None
-    )
-    steo = spec.send_to_existing_only
-    if spec.external_user_id is not None:
-        get = compile_value(spec.external_user_id, f"{where}.external_user_id", rule)
-
-        def ext(e: Event) -> tuple[Any, dict[str, Any]]:
-            uid = _identifier(get(e), rule, "external_user_id")
-            r: dict[str, Any] = {"external_user_id": uid}
-            return ("x", uid), r
-
-        base = ext
-    elif spec.user_alias is not None:
-        name = compile_value(spec.user_alias["alias_name"], f"{where}.user_alias.alias_name", rule)
-        label = compile_value(
-            spec.user_alias["alias_label"], f"{where}.user_alias.alias_label", rule
-        )
-
-        def alias(e: Event) -> tuple[Any, dict[str, Any]]:
-            n = _identifier(name(e), rule, "user_alias.alias_name")
-            lb = _identifier(label(e), rule, "user_alias.alias_label")
-            return ("a", n, lb), {"user_alias": {"alias_name": n, "alias_label": lb}}
-
-        base = alias
-    elif spec.email is not None:
-        mail = compile_value(spec.email, f"{where}.email", rule)
-        prio = list(spec.prioritization or [])
-
-        def email(e: Event) -> tuple[Any, dict[str, Any]]:
-            m = _identifier(mail(e), rule, "email")
-            if "@" not in m:
-                raise RuleError("email is not an email address", rule=rule)
-            return ("e", m.lower()), {"email": m, "prioritization": prio}
-
-        base = email
-    else:
-        bid = compile_value(spec.braze_id, f"{where}.braze_id", rule)
-
-        def braze_id(e: Event) -> tuple[Any, dict[str, Any]]:
-            b = _identifier(bid(e), rule, "braze_id")
-            return ("b", b), {"braze_id": b}
-
-        base = braze_id
-
-    if attrs is None and steo is None:
-        return base
-
-    def full(e: Event) -> tuple[Any, dict[str, Any]]:
-        identity, r = base(e)
-        if attrs is not None:
-            r["attributes"] = attrs(e)
-        if steo is not None:
-            r["send_to_existing_only"] = steo
-        return identity, r
-
-    return full
+def target_fields(rule: RuleSettings) -> dict[str, Any]:
+    if rule.canvas_id is not None:
+        return {"canvas_id": rule.canvas_id}
+    base: dict[str, Any] = {"campaign_id": rule.campaign_id}
+    if rule.send_id:
+        base["send_id"] = rule.send_id
+    return base
 
 
 def compile_trigger(rule: RuleSettings, max_recipients: int, where: str) -> Builder:
-    """Compile a campaign_trigger / canvas_trigger rule into a builder."""
-    recipient = compile_recipient(rule.recipient, rule.name, f"{where}.recipient")
-    if rule.action == "campaign_trigger":
-        path = "/campaigns/trigger/send"
-        base: dict[str, Any] = {"campaign_id": rule.campaign_id, "broadcast": False}
-        if rule.send_id:
-            base["send_id"] = rule.send_id
-        props_spec = rule.trigger_properties
-        props_field = "trigger_properties"
-    else:
-        path = "/canvas/trigger/send"
-        base = {"canvas_id": rule.canvas_id, "broadcast": False}
-        props_spec = rule.context
-        props_field = rule.context_field
-    shape = Shape.make("POST", path, base, "recipients", max_recipients, DEFAULT_POOL)
-    props = compile_object(props_spec, f"{where}.{props_field}", rule.name) if props_spec else None
     name = rule.name
+    path = "/canvas/trigger/send" if rule.canvas_id else "/campaigns/trigger/send"
+    field, per_spec, shared_spec = props_spec(rule)
+    per = compile_object(per_spec, f"{where}.{field}", name) if per_spec else None
+    shared = (
+        compile_object(shared_spec, f"{where}.shared_{field.replace('canvas_entry_', '')}", name)
+        if shared_spec
+        else None
+    )
+    base = target_fields(rule)
 
-    if props is None:
+    if rule.audience is not None:
+        audience = compile_object(rule.audience, f"{where}.audience", name)
 
-        def bare(e: Event) -> tuple[Shape, Any, Any]:
-            identity, r = recipient(e)
-            return shape, identity, r
+        def broadcast(e: Event) -> tuple[Shape, Any, Any]:
+            body: dict[str, Any] = {**base, "broadcast": True, "audience": audience(e)}
+            if shared is not None:
+                p = shared(e)
+                check_size(p, field, name)
+                body[field] = p
+            shape = Shape.make("POST", path, body, None, 1, BROADCAST_POOL)
+            return shape, None, {}
 
-        return bare
+        return broadcast
+
+    assert rule.recipient is not None  # noqa: S101 - guaranteed by RuleSettings validation
+    recipient = compile_recipient(rule.recipient, name, f"{where}.recipient")
+    base["broadcast"] = False
+    static_shape = Shape.make("POST", path, base, "recipients", max_recipients, DEFAULT_POOL)
 
     def build(e: Event) -> tuple[Shape, Any, Any]:
         identity, r = recipient(e)
-        p = props(e)
-        if p:
-            size = len(orjson.dumps(p))
-            if size > PROPERTIES_LIMIT:
-                raise RuleError(
-                    f"{props_field} is {size} bytes; Braze allows at most 50 KB",
-                    rule=name,
-                )
-            r[props_field] = p
+        if per is not None:
+            p = per(e)
+            if p:
+                check_size(p, field, name)
+                r[field] = p
+        shape = static_shape
+        if shared is not None:
+            sp = shared(e)
+            check_size(sp, f"shared {field}", name)
+            shape = Shape.make(
+                "POST", path, {**base, field: sp}, "recipients", max_recipients, DEFAULT_POOL
+            )
         return shape, identity, r
 
     return build

@@ -47,6 +47,7 @@ class Outcome:
     first_failure: float
     last_failure: float
     dispatch_id: str | None = None
+    response: Any = None
 
 
 @dataclass(slots=True)

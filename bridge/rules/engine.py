@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bridge.actions.base import Builder
-from bridge.actions.triggers import compile_trigger
+from bridge.actions.registry import compile_action
 from bridge.errors import ConfigError
 from bridge.rules.conditions import Predicate, compile_when
-from bridge.settings import RuleSettings, Settings
+from bridge.rules.spec import RuleSettings
+from bridge.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +46,9 @@ class RuleSet:
 
 
 def target_of(rule: RuleSettings) -> str:
+    if rule.live_activity is not None:
+        la = rule.live_activity.app_id
+        return str(la) if isinstance(la, str) and not la.startswith("$") else "live_activity"
     return rule.campaign_id or rule.canvas_id or rule.action
 
 
@@ -52,7 +56,7 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
     where = f"rules[{index}]"
     try:
         matches = compile_when(rule.when, f"{where}.when")
-        build = compile_trigger(rule, max_recipients, where)
+        build = compile_action(rule, max_recipients, where)
     except ValueError as exc:
         msg = str(exc)
         field, sep, reason = msg.partition(": ")

@@ -139,19 +139,19 @@ def compile_value(spec: Any, where: str, rule: str) -> Mapper:
         return compile_object(spec, where, rule)
     if isinstance(spec, list):
         items = [compile_value(s, f"{where}[{i}]", rule) for i, s in enumerate(spec)]
-        if all(_is_const(s) for s in spec):
+        if all(is_constant(s) for s in spec):
             return lambda e: spec
         return lambda e: [v for v in (m(e) for m in items) if v is not _OMIT]
     return lambda e: spec
 
 
-def _is_const(spec: Any) -> bool:
+def is_constant(spec: Any) -> bool:
     if isinstance(spec, str):
         return not is_reference(spec)
     if isinstance(spec, dict):
-        return "path" not in spec and all(_is_const(v) for v in spec.values())
+        return "path" not in spec and all(is_constant(v) for v in spec.values())
     if isinstance(spec, list):
-        return all(_is_const(v) for v in spec)
+        return all(is_constant(v) for v in spec)
     return True
 
 
@@ -159,7 +159,7 @@ def compile_object(
     spec: dict[str, Any], where: str, rule: str
 ) -> Callable[[Event], dict[str, Any]]:
     """Compile a mapping of key -> value spec into ``(event) -> dict``."""
-    if _is_const(spec):
+    if is_constant(spec):
         return lambda e: spec
     fields = [(str(k), compile_value(v, f"{where}.{k}", rule)) for k, v in spec.items()]
 

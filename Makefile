@@ -1,0 +1,52 @@
+# braze-kafka-bridge — developer and CI entry points. `make help` lists them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install demo test lint typecheck unit integration chart-test bench bench-short clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install the bridge with dev tools
+
+demo: $(STAMP) ## local Kafka + Braze sandbox + bridge + sample events; shows what Braze received
+	$(BIN)/python scripts/demo.py
+
+lint: $(STAMP) ## ruff lint and format check
+	$(BIN)/ruff check bridge tests scripts bench
+	$(BIN)/ruff format --check bridge tests scripts bench
+
+typecheck: $(STAMP) ## mypy --strict on bridge/
+	$(BIN)/mypy
+
+unit: $(STAMP) ## unit tests only (no broker)
+	$(BIN)/pytest -q -m "not integration" tests
+
+test: lint typecheck ## everything CI runs: lint, types, unit + integration + e2e + chart tests, bench smoke
+	$(BIN)/pytest -q -ra --durations=15 tests
+	$(BIN)/python -m bench --short
+
+integration: $(STAMP) ## integration and e2e tests on the real broker
+	$(BIN)/pytest -q -m integration tests
+
+chart-test: $(STAMP) ## helm lint + template assertions
+	$(BIN)/pytest -q tests/helm
+
+bench: $(STAMP) ## full benchmark report into bench/results/
+	$(BIN)/python -m bench
+
+bench-short: $(STAMP) ## benchmarks in short mode (seconds)
+	$(BIN)/python -m bench --short
+
+clean: ## stop local services, remove build state
+	-scripts/local-kafka stop
+	rm -rf .local build dist *.egg-info

@@ -1,0 +1,216 @@
+"""Avro decoding: a fixed schema file, or the Confluent wire format with a schema registry.
+
+Decoded values are JSON-like so rules need no Avro knowledge:
+
+==========================  ================================================================
+Avro type                   Python value handed to the rules
+==========================  ================================================================
+record / map                ``dict`` (field order kept)
+array                       ``list``
+enum / string               ``str``
+union                       the branch's value (no ``{"type": value}`` wrapping)
+int / long / float / double ``int`` / ``float``
+bytes / fixed               ``str``: standard base64 (with padding) of the raw bytes
+decimal (logical)           ``float`` (Braze properties and purchase prices are JSON numbers;
+                            a value outside float's 15-16 significant digits is rounded)
+uuid (logical)              ``str`` (canonical 8-4-4-4-12 form)
+timestamp-millis/-micros    ``str``: ISO 8601 in UTC with a ``Z`` suffix, e.g.
+                            ``2024-05-01T12:30:00.250000Z`` (fraction omitted when zero) —
+                            the format Braze's ``time`` fields accept as is
+local-timestamp-*           ``str``: ISO 8601 without a zone
+date                        ``str``: ``YYYY-MM-DD``
+time-millis / time-micros   ``str``: ``HH:MM:SS[.ffffff]``
+==========================  ================================================================
+
+``AvroDecoder`` reads bare (schemaless) Avro bodies with one schema parsed at start-up.
+``ConfluentAvroDecoder`` reads the Confluent wire format: byte 0 is the magic ``0x00``,
+bytes 1-4 the big-endian schema id, the rest the Avro body written with that schema.
+Writer schemas come from the registry (cached by id, parsed once per id). With a reader
+schema, Avro schema resolution projects every record onto the reader's shape (fields
+added in the reader take their defaults, fields it lacks are dropped, promotions such as
+int -> long apply); an incompatible writer schema is a ``DecodeError``.
+
+Confluent schema references (a schema importing named types from other subjects) are
+not resolved: such a schema fails to parse and its records are dead-lettered.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import json
+import threading
+import uuid
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.read import SchemaResolutionError
+
+from bridge.decode.registry import LruCache, SchemaRegistryClient
+from bridge.errors import ConfigError, DecodeError
+from bridge.models import Record
+
+ParsedSchema = Any  # fastavro's parsed schema: a dict (or list for a top-level union)
+
+MAGIC_BYTE = 0
+HEADER_SIZE = 5
+
+
+def load_schema_file(path: Path, *, field: str = "schema") -> ParsedSchema:
+    """Read and parse an ``.avsc`` file; any problem is a ConfigError naming the file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read Avro schema: {exc.strerror or exc}", file=str(path)
+        ) from exc
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"invalid JSON in Avro schema: {exc}", file=str(path)) from exc
+    try:
+        return fastavro.parse_schema(raw)
+    except Exception as exc:  # fastavro raises SchemaParseException, ValueError, KeyError...
+        raise ConfigError(
+            f"invalid Avro schema: {type(exc).__name__}: {exc}", file=str(path), field=field
+        ) from exc
+
+
+_SCALARS = (str, bool, int, float)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Convert fastavro's output to JSON-like values (see the module docstring)."""
+    if value is None or isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.isoformat()
+        text = value.astimezone(dt.UTC).isoformat()
+        return text.removesuffix("+00:00") + "Z"
+    if isinstance(value, dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return str(value)
+
+
+def _read_body(
+    body: bytes | memoryview, writer: ParsedSchema, reader: ParsedSchema | None, what: str
+) -> Any:
+    stream = io.BytesIO(body)
+    try:
+        value = fastavro.schemaless_reader(stream, writer, reader)
+    except SchemaResolutionError as exc:
+        raise DecodeError(f"{what}: writer schema incompatible with reader schema: {exc}") from exc
+    except EOFError as exc:
+        raise DecodeError(f"{what}: Avro body truncated") from exc
+    except Exception as exc:  # bad varints, invalid UTF-8, out-of-range union index...
+        raise DecodeError(f"{what}: invalid Avro body: {type(exc).__name__}: {exc}") from exc
+    remaining = len(body) - stream.tell()
+    if remaining:
+        raise DecodeError(f"{what}: {remaining} trailing byte(s) after the Avro body")
+    return to_jsonable(value)
+
+
+class AvroDecoder:
+    """Decode bare Avro bodies written with one fixed schema."""
+
+    name = "avro"
+
+    def __init__(self, schema: ParsedSchema | dict[str, Any], *, source: str = "<schema>") -> None:
+        try:
+            self._schema = fastavro.parse_schema(schema)
+        except Exception as exc:
+            raise ConfigError(f"invalid Avro schema: {exc}", file=source) from exc
+        self.source = source
+
+    @classmethod
+    def from_file(cls, path: Path) -> AvroDecoder:
+        return cls(load_schema_file(path), source=str(path))
+
+    def decode(self, record: Record) -> Any:
+        if record.value is None:
+            raise DecodeError("record has no value (tombstone)")
+        return _read_body(record.value, self._schema, None, "avro")
+
+
+class ConfluentAvroDecoder:
+    """Decode Confluent wire-format Avro, fetching writer schemas from the registry."""
+
+    name = "confluent_avro"
+
+    def __init__(
+        self,
+        registry: SchemaRegistryClient,
+        *,
+        reader_schema: ParsedSchema | None = None,
+        cache_size: int = 1000,
+    ) -> None:
+        self._registry = registry
+        self._reader = reader_schema
+        self._parsed: LruCache[int, ParsedSchema] = LruCache(cache_size)
+        self._parse_lock = threading.Lock()
+
+    @classmethod
+    def with_reader_file(
+        cls, registry: SchemaRegistryClient, reader_schema: Path, *, cache_size: int = 1000
+    ) -> ConfluentAvroDecoder:
+        parsed = load_schema_file(reader_schema, field="reader_schema")
+        return cls(registry, reader_schema=parsed, cache_size=cache_size)
+
+    def decode(self, record: Record) -> Any:
+        value = record.value
+        if value is None:
+            raise DecodeError("record has no value (tombstone)")
+        if len(value) < HEADER_SIZE:
+            raise DecodeError(
+                f"confluent_avro: record is {len(value)} byte(s), shorter than the 5-byte "
+                "wire-format header"
+            )
+        if value[0] != MAGIC_BYTE:
+            raise DecodeError(
+                f"confluent_avro: unknown magic byte 0x{value[0]:02x} (expected 0x00); "
+                "not Confluent wire format"
+            )
+        schema_id = int.from_bytes(value[1:HEADER_SIZE], "big")
+        writer = self._writer_schema(schema_id)
+        return _read_body(
+            memoryview(value)[HEADER_SIZE:],
+            writer,
+            self._reader,
+            f"confluent_avro schema id {schema_id}",
+        )
+
+    def _writer_schema(self, schema_id: int) -> ParsedSchema:
+        parsed = self._parsed.get(schema_id)
+        if parsed is not None:
+            return parsed
+        registered = self._registry.get_schema(schema_id)  # may raise (not found / down)
+        if registered.schema_type.upper() != "AVRO":
+            raise DecodeError(
+                f"schema id {schema_id} is a {registered.schema_type} schema, not Avro"
+            )
+        with self._parse_lock:
+            parsed = self._parsed.get(schema_id)
+            if parsed is None:
+                try:
+                    parsed = fastavro.parse_schema(json.loads(registered.schema))
+                except Exception as exc:
+                    raise DecodeError(
+                        f"schema id {schema_id} from the registry is not a usable Avro "
+                        f"schema: {type(exc).__name__}: {exc}"
+                    ) from exc
+                self._parsed.put(schema_id, parsed)
+        return parsed

@@ -1,0 +1,210 @@
+"""The rule model: what a product team writes in ``rules:``.
+
+Values inside rules are mapping specs (field references like ``$.order.id``, constants,
+``{path: ..., default: ...}``), compiled by :mod:`bridge.rules.mapping`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ActionName = Literal[
+    "campaign_trigger",
+    "canvas_trigger",
+    "campaign_schedule",
+    "canvas_schedule",
+    "message_send",
+    "message_schedule",
+    "live_activity_update",
+]
+Prioritization = Literal[
+    "identified", "unidentified", "most_recently_updated", "least_recently_updated"
+]
+
+SCHEDULE_ACTIONS = ("campaign_schedule", "canvas_schedule", "message_schedule")
+
+
+class RecipientSettings(_Model):
+    """Who receives the message: exactly one identifier, each a field reference or constant."""
+
+    external_user_id: Any = None
+    user_alias: dict[str, Any] | None = Field(None, description="{alias_name, alias_label}")
+    email: Any = None
+    prioritization: list[Prioritization] | None = None
+    braze_id: Any = None
+    attributes: dict[str, Any] | None = None
+    send_to_existing_only: bool | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> RecipientSettings:
+        ids = [
+            n
+            for n in ("external_user_id", "user_alias", "email", "braze_id")
+            if getattr(self, n) is not None
+        ]
+        if len(ids) != 1:
+            raise ValueError(
+                "exactly one of external_user_id, user_alias, email, braze_id is required"
+                + (f" (got {', '.join(ids)})" if ids else "")
+            )
+        if self.email is not None and not self.prioritization:
+            raise ValueError("email needs prioritization, e.g. [identified, most_recently_updated]")
+        if self.prioritization and {"identified", "unidentified"} <= set(self.prioritization):
+            raise ValueError("prioritization may name only one of identified/unidentified")
+        if self.user_alias is not None and set(self.user_alias) != {"alias_name", "alias_label"}:
+            raise ValueError("user_alias needs exactly alias_name and alias_label")
+        if self.send_to_existing_only is False:
+            if self.user_alias is not None:
+                raise ValueError("send_to_existing_only: false cannot be used with user_alias")
+            if not self.attributes:
+                raise ValueError("send_to_existing_only: false needs attributes")
+        return self
+
+
+class ScheduleSettings(_Model):
+    """A scheduled send keyed by a business key from the event (e.g. the order id).
+
+    ``operation: create`` schedules (and, if the key already has a schedule, moves it);
+    ``update`` moves the schedule of that key; ``delete`` cancels it. Rules of the same
+    lifecycle share ``name`` (default: the name of the creating rule).
+    """
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    key: Any = Field(description="Business key, e.g. $.order.id")
+    operation: Literal["create", "update", "delete"] = "create"
+    time: Any = Field(
+        None,
+        description="When: $.field, '$.eta - 2h', {path: $.eta, offset: -2h}, {in: 30m}, "
+        "or an ISO-8601 constant",
+    )
+    in_local_time: bool = False
+    at_optimal_time: bool = False
+
+    @model_validator(mode="after")
+    def _time(self) -> ScheduleSettings:
+        if self.operation in ("create", "update") and self.time is None:
+            raise ValueError(f"schedule {self.operation} needs time")
+        if self.operation == "delete" and self.time is not None:
+            raise ValueError("schedule delete takes no time")
+        if self.in_local_time and self.at_optimal_time:
+            raise ValueError("choose in_local_time or at_optimal_time, not both")
+        return self
+
+
+class LiveActivitySettings(_Model):
+    """POST /messages/live_activity/update, one request per event."""
+
+    app_id: Any
+    activity_id: Any
+    content_state: Any
+    end_activity: Any = None
+    dismissal_date: Any = None
+    stale_date: Any = None
+    notification: Any = None
+
+
+class RuleSettings(_Model):
+    """One rule: which events (topic + conditions) cause which Braze call."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    topic: str
+    when: dict[str, Any] = Field(default_factory=dict, description="Conditions on event fields")
+    action: ActionName
+    campaign_id: str | None = None
+    canvas_id: str | None = None
+    send_id: str | None = Field(None, max_length=64)
+    recipient: RecipientSettings | None = None
+    trigger_properties: dict[str, Any] | None = Field(
+        None, description="Per-recipient trigger_properties (campaigns)"
+    )
+    shared_trigger_properties: dict[str, Any] | None = Field(
+        None, description="Top-level trigger_properties for every recipient of a request"
+    )
+    context: dict[str, Any] | None = Field(None, description="Per-recipient context (Canvases)")
+    shared_context: dict[str, Any] | None = Field(
+        None, description="Top-level context for every recipient of a request"
+    )
+    context_field: Literal["context", "canvas_entry_properties"] = "context"
+    audience: dict[str, Any] | None = Field(
+        None, description="Connected audience (broadcast-class; needs allow_broadcast)"
+    )
+    allow_broadcast: bool = Field(
+        False, description="Guard: required for audience/broadcast rules (no recipients)"
+    )
+    schedule: ScheduleSettings | None = None
+    messages: dict[str, Any] | None = Field(
+        None, description="Inline message objects for message_send/message_schedule"
+    )
+    override_frequency_capping: bool | None = None
+    recipient_subscription_state: Literal["opted_in", "subscribed", "all"] | None = None
+    live_activity: LiveActivitySettings | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _shape(self) -> RuleSettings:
+        a = self.action
+        campaign_like = a in ("campaign_trigger", "campaign_schedule")
+        canvas_like = a in ("canvas_trigger", "canvas_schedule")
+        message_like = a in ("message_send", "message_schedule")
+        if campaign_like and not self.campaign_id:
+            raise ValueError(f"{a} needs campaign_id")
+        if canvas_like and not self.canvas_id:
+            raise ValueError(f"{a} needs canvas_id")
+        if not canvas_like and (self.context or self.shared_context or self.canvas_id):
+            raise ValueError(f"{a} takes no canvas_id/context (Canvas actions only)")
+        if not campaign_like and (self.trigger_properties or self.shared_trigger_properties):
+            raise ValueError(f"{a} takes no trigger_properties (campaign actions only)")
+        if canvas_like and (self.campaign_id or self.send_id):
+            raise ValueError(f"{a} takes canvas_id and context, not campaign_id/send_id")
+        if self.send_id is not None and not self.send_id.isascii():
+            raise ValueError("send_id must be ASCII (at most 64 characters)")
+        if self.send_id is not None and not self.campaign_id:
+            raise ValueError("send_id needs campaign_id (Braze creates send ids per campaign)")
+        if (a in SCHEDULE_ACTIONS) != (self.schedule is not None):
+            raise ValueError(
+                f"{a} needs a schedule block"
+                if a in SCHEDULE_ACTIONS
+                else f"{a} takes no schedule block"
+            )
+        if message_like:
+            if self.messages is None and not (
+                self.schedule is not None and self.schedule.operation != "create"
+            ):
+                raise ValueError(f"{a} needs messages (inline message objects)")
+            if self.recipient is not None and (
+                self.recipient.email is not None
+                or self.recipient.braze_id is not None
+                or self.recipient.attributes is not None
+            ):
+                raise ValueError(f"{a} recipients are external_user_id or user_alias only")
+        elif self.messages is not None:
+            raise ValueError(f"{a} takes no messages")
+        if a == "live_activity_update":
+            if self.live_activity is None:
+                raise ValueError("live_activity_update needs a live_activity block")
+            if self.recipient is not None or self.audience is not None:
+                raise ValueError("live_activity_update has no recipient or audience")
+            return self
+        if self.live_activity is not None:
+            raise ValueError(f"{a} takes no live_activity block")
+        creates = self.schedule is None or self.schedule.operation == "create"
+        if self.audience is not None and not self.allow_broadcast:
+            raise ValueError("audience sends are broadcast-class: set allow_broadcast: true")
+        if creates and self.recipient is None and not self.allow_broadcast:
+            raise ValueError(f"{a} needs a recipient (or audience with allow_broadcast: true)")
+        if self.recipient is not None and self.allow_broadcast and self.audience is None:
+            raise ValueError(
+                "allow_broadcast without audience would send to the whole segment "
+                "and cannot have a recipient"
+            )
+        if self.schedule is not None and self.schedule.operation != "create":
+            if self.recipient is not None or self.messages is not None and a != "message_schedule":
+                raise ValueError(f"schedule {self.schedule.operation} takes no recipient")
+        return self

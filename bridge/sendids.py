@@ -1,0 +1,75 @@
+"""Custom ``send_id``s: created once with POST /sends/id/create, remembered in the state topic.
+
+Braze allows 100 new send ids per day per workspace, so the bridge never creates one it has
+created before: on start-up it looks each (campaign_id, send_id) of the rules up in the
+state topic and calls Braze only for the missing ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import httpx
+
+from bridge.errors import ConfigError
+from bridge.settings import Settings
+from bridge.state import StateStore
+
+log = logging.getLogger("bridge.sendids")
+
+
+def wanted(settings: Settings) -> list[tuple[int, str, str]]:
+    out = []
+    seen = set()
+    for i, r in enumerate(settings.rules):
+        if r.enabled and r.send_id and r.campaign_id and (r.campaign_id, r.send_id) not in seen:
+            seen.add((r.campaign_id, r.send_id))
+            out.append((i, r.campaign_id, r.send_id))
+    return out
+
+
+def ensure_send_ids(
+    settings: Settings, store: StateStore, transport: httpx.BaseTransport | None = None
+) -> int:
+    """Create the send ids the rules name and the state topic does not know; return created."""
+    todo = [(i, c, s) for i, c, s in wanted(settings) if store.get(f"send_id/{c}/{s}") is None]
+    if not todo:
+        return 0
+    b = settings.braze
+    created = 0
+    with httpx.Client(
+        base_url=b.rest_endpoint,
+        headers={"Authorization": f"Bearer {b.api_key.get_secret_value()}"},
+        timeout=httpx.Timeout(b.request_timeout_s, connect=b.connect_timeout_s),
+        transport=transport,
+    ) as client:
+        for i, campaign, send_id in todo:
+            for attempt in range(5):
+                try:
+                    r = client.post(
+                        "/sends/id/create", json={"campaign_id": campaign, "send_id": send_id}
+                    )
+                except httpx.HTTPError as exc:
+                    if attempt == 4:
+                        raise ConfigError(
+                            f"cannot create send_id {send_id!r}: {exc}", field=f"rules[{i}].send_id"
+                        ) from exc
+                    time.sleep(2**attempt)
+                    continue
+                if r.status_code >= 500:
+                    time.sleep(2**attempt)
+                    continue
+                break
+            if not 200 <= r.status_code < 300:
+                quota = " (Braze allows 100 new send ids per day)" if r.status_code == 429 else ""
+                raise ConfigError(
+                    f"Braze refused to create send_id {send_id!r} for campaign {campaign!r}: "
+                    f"{r.status_code} {r.text[:300]}{quota}",
+                    field=f"rules[{i}].send_id",
+                )
+            store.put(f"send_id/{campaign}/{send_id}", {"created": int(time.time() * 1000)})
+            created += 1
+            log.info("created send_id", extra={"campaign_id": campaign, "send_id": send_id})
+    store.flush(15)
+    return created
