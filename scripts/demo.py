@@ -38,7 +38,8 @@ def harness() -> Any:
     spec = importlib.util.spec_from_file_location(
         "local_kafka", REPO / "scripts" / "local_kafka.py"
     )
-    assert spec and spec.loader
+    if spec is None or spec.loader is None:
+        raise SystemExit("scripts/local_kafka.py not found")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -98,7 +99,8 @@ def main() -> int:
         text=True,
         cwd=REPO,
     )
-    assert sandbox.stdout is not None
+    if sandbox.stdout is None:
+        raise SystemExit("sandbox did not start")
     url = sandbox.stdout.readline().strip().rsplit(" ", 1)[-1]
     print(f"    {url}")
 
