@@ -121,6 +121,27 @@ class DeadLetterWriter:
             except BufferError:
                 self.producer.poll(0.1)
 
+    def produce_raw(
+        self, topic: str, key: bytes | None, value: bytes, on_ack: Callable[[], None]
+    ) -> None:
+        """Write any record with the dead-letter producer (shadow requests)."""
+        self.pending += 1
+
+        def delivered(err: KafkaError | None, _msg: Message) -> None:
+            self.pending -= 1
+            if err is not None:
+                log.warning("write failed, retrying", extra={"topic": topic, "error": str(err)})
+                self.produce_raw(topic, key, value, on_ack)
+                return
+            on_ack()
+
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=delivered)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
     def poll(self) -> None:
         self.producer.poll(0)
 

@@ -107,6 +107,18 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.registry_waits = Counter(
+            "bridge_schema_registry_waits", "Partitions paused: schema registry down", registry=r
+        )
+        self.shadow_requests = Counter(
+            "bridge_shadow_requests",
+            "Requests recorded, not sent (shadow rules)",
+            ["rule"],
+            registry=r,
+        )
+        self.replayed = Counter(
+            "bridge_replay_records", "Dead letters seen by replay", ["result"], registry=r
+        )
         self.kafka_stat = Gauge(
             "bridge_kafka_client", "Selected librdkafka statistics", ["stat"], registry=r
         )

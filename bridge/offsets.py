@@ -17,10 +17,11 @@ from bridge.models import Record
 class Ticket:
     """Open actions of one record. ``pending == 0`` means final."""
 
-    __slots__ = ("record", "pending", "tracker", "dead_lettered", "size")
+    __slots__ = ("record", "offset", "pending", "tracker", "dead_lettered", "size")
 
-    def __init__(self, record: Record, tracker: PartitionTracker, size: int) -> None:
+    def __init__(self, record: Record, tracker: PartitionTracker, size: int, offset: int) -> None:
         self.record = record
+        self.offset = offset  # position in the tracker's partition (replay: the DLQ offset)
         self.pending = 0
         self.tracker = tracker
         self.dead_lettered = False
@@ -53,8 +54,8 @@ class PartitionTracker:
     skipped_to: int = -1  # position after the newest skipped record seen behind open tickets
     revoked: bool = False
 
-    def track(self, record: Record, size: int) -> Ticket:
-        t = Ticket(record, self, size)
+    def track(self, record: Record, size: int, offset: int | None = None) -> Ticket:
+        t = Ticket(record, self, size, record.offset if offset is None else offset)
         self.tickets.append(t)
         self.owner.events += 1
         self.owner.bytes += size
@@ -75,7 +76,7 @@ class PartitionTracker:
         """Move the position past every final ticket at the head; return it."""
         q = self.tickets
         while q and q[0].pending == 0:
-            self.position = q.popleft().record.offset + 1
+            self.position = q.popleft().offset + 1
         if not q and self.skipped_to > self.position:
             self.position = self.skipped_to
         return self.position

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from bridge.actions.base import Item
@@ -35,7 +36,7 @@ from bridge.health import HealthState
 from bridge.metrics import Metrics
 from bridge.models import Event, Record
 from bridge.offsets import InFlight, PartitionTracker, Ticket
-from bridge.rules.engine import RuleSet
+from bridge.rules.engine import CompiledRule, RuleSet
 from bridge.schedules import ScheduleCoordinator
 from bridge.settings import Settings
 from bridge.state import StateStore
@@ -207,20 +208,38 @@ class Pipeline:
             tracker.skip(offset)
             self.metrics.events_skipped.labels(topic, "no_rule").inc()
             return
-        value = m.value()
-        ts = m.timestamp()
         hdrs = m.headers() or ()
-        record = Record(topic, partition, offset, m.key(), value, tuple(hdrs), ts[1])  # type: ignore[arg-type]
+        record = Record(
+            topic,
+            partition,
+            offset,
+            m.key(),
+            m.value(),
+            tuple(hdrs),  # type: ignore[arg-type]
+            m.timestamp()[1],
+        )
+        self._process(tracker, record, rules, offset)
+
+    def _process(
+        self,
+        tracker: PartitionTracker,
+        record: Record,
+        rules: tuple[CompiledRule, ...],
+        offset: int,
+    ) -> None:
+        """Decode, match and map one record; ``offset`` is its position in ``tracker``."""
+        topic = record.topic
+        size = len(record.value or b"")
         decoder = self._decoders.get(topic)
         if decoder is None:
             decoder = self._decoders[topic] = self._decoder_for(topic)
         try:
             payload = decoder.decode(record)
         except SchemaRegistryUnavailable as exc:
-            self._wait_for_registry(tracker, record, exc)
+            self._wait_for_registry(tracker, offset, exc)
             return
         except DecodeError as exc:
-            bad = tracker.track(record, len(value or b""))
+            bad = tracker.track(record, size, offset)
             self._dead_letter(bad, stage="decode", error_class=type(exc).__name__, message=str(exc))
             return
         event = Event(record, payload)
@@ -232,8 +251,11 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - a predicate must never stop the loop
                 log.warning("condition failed", extra={"rule": rule.name, "error": repr(exc)})
                 continue
+            if rule.dedupe is not None and rule.dedupe.seen(event):
+                self.metrics.events_skipped.labels(topic, "duplicate").inc()
+                continue
             if ticket is None:
-                ticket = tracker.track(record, len(value or b""))
+                ticket = tracker.track(record, size, offset)
             self.metrics.events_matched.labels(topic, rule.name).inc()
             try:
                 shape, identity, item_payload = rule.build(event)
@@ -266,13 +288,14 @@ class Pipeline:
             tracker.skip(offset)
             self.metrics.events_skipped.labels(topic, "no_match").inc()
 
-    def _wait_for_registry(self, tracker: PartitionTracker, record: Record, exc: Exception) -> None:
-        tp = TopicPartition(record.topic, record.partition, record.offset)
+    def _wait_for_registry(self, tracker: PartitionTracker, offset: int, exc: Exception) -> None:
+        tp = TopicPartition(tracker.topic, tracker.partition, offset)
         log.warning(
             "schema registry unavailable; pausing partition and retrying",
-            extra={"topic": record.topic, "partition": record.partition, "error": str(exc)},
+            extra={"topic": tracker.topic, "partition": tracker.partition, "error": str(exc)},
         )
-        self._registry_retry_at[(record.topic, record.partition)] = time.monotonic() + 5.0
+        self.metrics.registry_waits.inc()
+        self._registry_retry_at[(tracker.topic, tracker.partition)] = time.monotonic() + 5.0
         try:
             self.consumer.pause([tp])
             self.consumer.seek(tp)
@@ -281,7 +304,48 @@ class Pipeline:
 
     # -- outcomes --------------------------------------------------------------------------
     def _send(self, batch: Batch) -> None:
+        if batch.shape.shadow:
+            self._record_shadow(batch)
+            return
         self.sender.submit(batch)
+
+    def _record_shadow(self, batch: Batch) -> None:
+        """Shadow rules: record the request that would have been sent; nothing goes to Braze."""
+        shape = batch.shape
+        body = batch.body()
+        rules = sorted({i.rule for i in batch.items})
+        for r in rules:
+            self.metrics.shadow_requests.labels(r).inc()
+        topic = self.settings.kafka.shadow_topic
+        doc = {
+            "rules": rules,
+            "method": shape.method,
+            "path": shape.path,
+            "body": body,
+            "events": [
+                f"{i.ticket.record.topic}/{i.ticket.record.partition}@{i.ticket.record.offset}"
+                for i in batch.items
+            ],
+        }
+        log.info(
+            "shadow request (not sent)",
+            extra={"rules": rules, "path": shape.path, "items": len(batch)},
+        )
+        for item in batch.items:
+            if item.state_key is not None and self.schedules is not None:
+                self.schedules.on_final(item, False, None)
+        if topic:
+            items = list(batch.items)
+            for item in items:
+                item.ticket.add()
+
+            def acked() -> None:
+                for it in items:
+                    it.ticket.done()
+
+            self.dlq.produce_raw(topic, None, orjson.dumps(doc), acked)
+        for item in batch.items:
+            item.ticket.done()
 
     def _drain_outcomes(self) -> None:
         now = time.time()

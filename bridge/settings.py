@@ -56,6 +56,9 @@ class KafkaSettings(_Model):
     topics: list[str] | None = Field(
         None, description="Topics to subscribe to (default: every topic named by a rule)"
     )
+    shadow_topic: str | None = Field(
+        None, description="Where shadow rules record their intended requests (else: log only)"
+    )
     auto_offset_reset: Literal["earliest", "latest"] = Field(
         "earliest", description="Where a new group starts"
     )

@@ -32,6 +32,7 @@ class Shape:
     max_items: int
     pool: str
     kind: str = "send"  # send | schedule_create | schedule_update | schedule_delete
+    shadow: bool = False  # record instead of sending
     base: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
 
     @classmethod
@@ -45,7 +46,7 @@ class Shape:
         pool: str,
         kind: str = "send",
     ) -> Shape:
-        return cls(method, path, freeze(base), list_field, max_items, pool, kind, base)
+        return cls(method, path, freeze(base), list_field, max_items, pool, kind, False, base)
 
     def body(self, payloads: list[Any]) -> dict[str, Any]:
         body = dict(self.base)

@@ -6,15 +6,51 @@ and call the compiled builder of each match. No rule text is parsed after start-
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
-from bridge.actions.base import Builder
+from bridge.actions.base import Builder, Shape
 from bridge.actions.registry import compile_action
 from bridge.errors import ConfigError
+from bridge.models import Event
 from bridge.rules.conditions import Predicate, compile_when
+from bridge.rules.paths import MISSING, Accessor, compile_path
 from bridge.rules.spec import RuleSettings
+from bridge.rules.times import parse_duration
 from bridge.settings import Settings
+
+
+class Dedupe:
+    """Ids seen within a window (per replica, in memory, bounded)."""
+
+    def __init__(self, key: Accessor, window_s: float, max_keys: int) -> None:
+        self.key = key
+        self.window_s = window_s
+        self.max_keys = max_keys
+        self._seen: OrderedDict[Any, float] = OrderedDict()
+
+    def seen(self, event: Event) -> bool:
+        k = self.key(event)
+        if k is MISSING or k is None:
+            return False
+        now = time.monotonic()
+        d = self._seen
+        while d:
+            oldest, at = next(iter(d.items()))
+            if now - at <= self.window_s and len(d) < self.max_keys:
+                break
+            del d[oldest]
+        if isinstance(k, dict | list):
+            k = repr(k)
+        prev = d.get(k)
+        if prev is not None and now - prev <= self.window_s:
+            return True
+        d[k] = now
+        d.move_to_end(k)
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +61,23 @@ class CompiledRule:
     target: str
     matches: Predicate
     build: Builder
+    dedupe: Dedupe | None = None
+    shadow: bool = False
+
+
+def _shadowed(build: Builder) -> Builder:
+    cache: dict[Shape, Shape] = {}
+
+    def wrapped(e: Event) -> tuple[Shape, Any, Any]:
+        shape, identity, payload = build(e)
+        s = cache.get(shape)
+        if s is None:
+            s = cache[shape] = replace(shape, shadow=True)
+            if len(cache) > 10_000:
+                cache.clear()
+        return s, identity, payload
+
+    return wrapped
 
 
 class RuleSet:
@@ -63,7 +116,19 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
         if not sep or not field.startswith(where):
             raise ConfigError(msg, field=where) from exc
         raise ConfigError(reason, field=field) from exc
-    return CompiledRule(rule.name, rule.topic, rule.action, target_of(rule), matches, build)
+    dedupe = None
+    if rule.dedupe is not None:
+        try:
+            key = compile_path(str(rule.dedupe.key))
+            window = parse_duration(rule.dedupe.window).total_seconds()
+        except ValueError as exc:
+            raise ConfigError(str(exc), field=f"{where}.dedupe") from exc
+        dedupe = Dedupe(key, window, rule.dedupe.max_keys)
+    if rule.shadow:
+        build = _shadowed(build)
+    return CompiledRule(
+        rule.name, rule.topic, rule.action, target_of(rule), matches, build, dedupe, rule.shadow
+    )
 
 
 def compile_rules(settings: Settings, file: str | None = None) -> RuleSet:

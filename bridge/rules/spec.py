@@ -110,6 +110,14 @@ class LiveActivitySettings(_Model):
     notification: Any = None
 
 
+class DedupeSettings(_Model):
+    """Drop an event whose id this replica already saw within ``window`` (producer retries)."""
+
+    key: Any = Field(description="Event id, e.g. $.event_id or $key")
+    window: str = Field("10m", description="Duration: 90s, 10m, 1h, 1d")
+    max_keys: int = Field(100_000, ge=1, description="Memory bound: oldest ids are forgotten")
+
+
 class RuleSettings(_Model):
     """One rule: which events (topic + conditions) cause which Braze call."""
 
@@ -145,6 +153,12 @@ class RuleSettings(_Model):
     override_frequency_capping: bool | None = None
     recipient_subscription_state: Literal["opted_in", "subscribed", "all"] | None = None
     live_activity: LiveActivitySettings | None = None
+    dedupe: DedupeSettings | None = None
+    shadow: bool = Field(
+        False,
+        description="Map and batch, but record the requests (log, kafka.shadow_topic) "
+        "instead of sending them: run a new rule beside production first",
+    )
     enabled: bool = True
 
     @model_validator(mode="after")

@@ -1,0 +1,3 @@
+from bridge.sandbox.cli import main
+
+raise SystemExit(main())

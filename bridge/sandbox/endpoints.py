@@ -1,0 +1,377 @@
+"""The 15 Braze messaging endpoints: per-endpoint validation and success bodies (§3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from bridge.sandbox import messages as m
+from bridge.sandbox import ratelimit as rl
+from bridge.sandbox.options import SandboxOptions
+from bridge.sandbox.ratelimit import Pools
+from bridge.sandbox.state import ScheduleEntry, State
+from bridge.sandbox.validate import (
+    SIZE_CHECK_MIN_BODY,
+    Invalid,
+    as_utc,
+    bad_request,
+    check_audience,
+    check_properties,
+    check_recipients,
+    check_schedule,
+    check_send_id,
+    check_targeting,
+    optional_str,
+    parse_iso,
+    require_str,
+)
+
+NOTICE_PAUSED = (
+    "The Canvas is paused. Resume the Canvas to ensure trigger requests will take effect."
+)
+NOTICE_ARCHIVED = (
+    "The Canvas is archived. Unarchive the Canvas to ensure trigger requests will take effect."
+)
+CANVAS_PROPS = ("context", "canvas_entry_properties")
+CAMPAIGN_PROPS = ("trigger_properties",)
+
+
+class OverLimit(Exception):
+    """The request exceeds its pool (raised by handlers that charge their pool themselves)."""
+
+
+@dataclass(slots=True)
+class Ctx:
+    opts: SandboxOptions
+    state: State
+    pools: Pools
+    now: float
+    body_size: int = 0
+
+    @property
+    def sizes(self) -> bool:
+        """Whether the 50 KB object limits need checking for this body."""
+        return self.body_size > SIZE_CHECK_MIN_BODY
+
+    @property
+    def now_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.now, UTC)
+
+    def dispatch_id(self) -> str:
+        return self.state.ids.hex()
+
+
+@dataclass(slots=True)
+class Outcome:
+    body: dict[str, Any]
+    recipients: int = 0
+
+
+Handler = Callable[[Ctx, dict[str, Any], dict[str, str]], Outcome]
+
+
+def _campaign_id(ctx: Ctx, body: dict[str, Any], required: bool = True) -> str | None:
+    cid = require_str(body, "campaign_id") if required else optional_str(body, "campaign_id")
+    known = ctx.opts.campaign_ids
+    if cid is not None and known is not None and cid not in known:
+        raise Invalid("Invalid Campaign ID", f"no API-triggered campaign with id {cid!r}")
+    return cid
+
+
+def _canvas_id(ctx: Ctx, body: dict[str, Any]) -> str:
+    cid = require_str(body, "canvas_id")
+    known = ctx.opts.canvas_ids
+    if known is not None and cid not in known:
+        raise Invalid("Invalid Canvas ID", f"no API-triggered Canvas with id {cid!r}")
+    return cid
+
+
+def _audience(body: dict[str, Any]) -> None:
+    if body.get("audience") is not None:
+        check_audience(body["audience"])
+
+
+def _attachments(body: dict[str, Any], broadcast: bool) -> None:
+    att = body.get("attachments")
+    if att is None:
+        return
+    if broadcast:
+        raise Invalid("attachments cannot be combined with broadcast: true")
+    if not isinstance(att, list):
+        raise Invalid("attachments must be an array of {file_name, url} objects")
+    for i, item in enumerate(att):
+        if not isinstance(item, dict):
+            raise Invalid(f"attachments[{i}] must be an object")
+        require_str(item, "file_name", f"attachments[{i}].")
+        require_str(item, "url", f"attachments[{i}].")
+
+
+def _trigger(ctx: Ctx, body: dict[str, Any], props: tuple[str, ...]) -> tuple[int, bool]:
+    """Shared part of the campaign/canvas trigger send and schedule-create bodies."""
+    for key in props:
+        check_properties(body, key, sizes=ctx.sizes)
+    n = check_recipients(body, props, ctx.sizes)
+    _audience(body)
+    broadcast = check_targeting(body, n, "recipients")
+    return n or 0, broadcast
+
+
+def campaign_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    _campaign_id(ctx, body)
+    send_id = check_send_id(body)
+    n, broadcast = _trigger(ctx, body, CAMPAIGN_PROPS)
+    _attachments(body, broadcast)
+    out: dict[str, Any] = {"dispatch_id": ctx.dispatch_id(), "message": "success"}
+    if broadcast:  # tracked send instance (§2.4)
+        out["send_id"] = send_id or ctx.state.ids.hex(8)
+    return Outcome(out, n)
+
+
+def canvas_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _canvas_id(ctx, body)
+    n, _ = _trigger(ctx, body, CANVAS_PROPS)
+    out: dict[str, Any] = {"dispatch_id": ctx.dispatch_id(), "message": "success"}
+    if cid in ctx.opts.archived_canvases:
+        return Outcome({"notice": NOTICE_ARCHIVED, **out}, 0)
+    if cid in ctx.opts.paused_canvases:
+        return Outcome({"notice": NOTICE_PAUSED, **out}, 0)
+    return Outcome(out, n)
+
+
+def messages_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _campaign_id(ctx, body, required=False)
+    check_send_id(body)
+    optional_str(body, "segment_id")
+    m.check_flags(body, "override_frequency_capping")
+    m.check_subscription_state(body)
+    n = m.check_user_lists(body)
+    _audience(body)
+    check_targeting(body, n, "external_user_ids/user_aliases")
+    m.check_messages(body.get("messages"), m.SEND_MESSAGE_KEYS, cid is not None)
+    return Outcome({"dispatch_id": ctx.dispatch_id(), "message": "success"}, n or 0)
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def _new_schedule(
+    ctx: Ctx, kind: str, target: str | None, body: dict[str, Any], n: int, broadcast: bool
+) -> Outcome:
+    sched = check_schedule(body.get("schedule"), ctx.now_dt)
+    sid = ctx.state.ids.hex()
+    dispatch = ctx.dispatch_id()
+    entry = ScheduleEntry(sid, kind, target, sched, n, broadcast, dispatch, ctx.now, ctx.now)
+    ctx.state.schedules[sid] = entry
+    return Outcome({"dispatch_id": dispatch, "schedule_id": sid, "message": "success"}, n)
+
+
+def _existing(ctx: Ctx, body: dict[str, Any], kind: str, target: str | None) -> ScheduleEntry:
+    sid = require_str(body, "schedule_id")
+    entry = ctx.state.schedules.get(sid)
+    if entry is None:
+        why = "it was deleted" if sid in ctx.state.deleted_schedules else "it does not exist"
+        raise Invalid("Invalid schedule_id", f"schedule_id {sid!r} cannot be used: {why}")
+    if entry.kind != kind:
+        raise Invalid(
+            "Invalid schedule_id", f"schedule_id {sid!r} belongs to a {entry.kind} schedule"
+        )
+    if target is not None and entry.target_id != target:
+        field = "canvas_id" if kind == "canvas" else "campaign_id"
+        raise Invalid("Invalid schedule_id", f"schedule_id {sid!r} does not belong to this {field}")
+    return entry
+
+
+def _delete(ctx: Ctx, entry: ScheduleEntry) -> Outcome:
+    del ctx.state.schedules[entry.schedule_id]
+    ctx.state.deleted_schedules.add(entry.schedule_id)
+    return Outcome({"message": "success"})
+
+
+def _replace(ctx: Ctx, entry: ScheduleEntry, body: dict[str, Any]) -> Outcome:
+    entry.schedule = check_schedule(body.get("schedule"), ctx.now_dt)
+    entry.updated_at = ctx.now
+    return Outcome({"message": "success"})
+
+
+def messages_schedule_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _campaign_id(ctx, body, required=False)
+    if body.get("recipients") is not None:
+        raise Invalid(
+            "recipients is not a parameter of /messages/schedule/create",
+            "use external_user_ids / user_aliases / segment_id / audience",
+        )
+    check_send_id(body)
+    optional_str(body, "segment_id")
+    m.check_flags(body, "override_messaging_limits")
+    m.check_subscription_state(body)
+    n = m.check_user_lists(body)
+    _audience(body)
+    broadcast = check_targeting(body, n, "external_user_ids/user_aliases")
+    m.check_messages(body.get("messages"), m.SCHEDULE_MESSAGE_KEYS, cid is not None)
+    return _new_schedule(ctx, "messages", cid, body, n or 0, broadcast)
+
+
+def messages_schedule_update(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    entry = _existing(ctx, body, "messages", None)
+    if body.get("schedule") is None and body.get("messages") is None:
+        raise Invalid("schedule or messages is required")
+    if body.get("messages") is not None:
+        m.check_messages(body["messages"], m.SCHEDULE_MESSAGE_KEYS, entry.target_id is not None)
+    if body.get("schedule") is not None:
+        return _replace(ctx, entry, body)
+    entry.updated_at = ctx.now
+    return Outcome({"message": "success"})
+
+
+def messages_schedule_delete(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    return _delete(ctx, _existing(ctx, body, "messages", None))
+
+
+def campaign_schedule_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _campaign_id(ctx, body)
+    check_send_id(body)
+    n, broadcast = _trigger(ctx, body, CAMPAIGN_PROPS)
+    return _new_schedule(ctx, "campaign", cid, body, n, broadcast)
+
+
+def campaign_schedule_update(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _campaign_id(ctx, body)
+    entry = _existing(ctx, body, "campaign", cid)
+    return _replace(ctx, entry, body)
+
+
+def campaign_schedule_delete(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _campaign_id(ctx, body)
+    return _delete(ctx, _existing(ctx, body, "campaign", cid))
+
+
+def canvas_schedule_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _canvas_id(ctx, body)
+    n, broadcast = _trigger(ctx, body, CANVAS_PROPS)
+    return _new_schedule(ctx, "canvas", cid, body, n, broadcast)
+
+
+def canvas_schedule_update(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _canvas_id(ctx, body)
+    return _replace(ctx, _existing(ctx, body, "canvas", cid), body)
+
+
+def canvas_schedule_delete(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _canvas_id(ctx, body)
+    return _delete(ctx, _existing(ctx, body, "canvas", cid))
+
+
+# ---------------------------------------------------------------- others
+
+
+def sends_id_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    """Re-creating an existing (campaign_id, send_id) pair succeeds and costs no quota."""
+    cid = _campaign_id(ctx, body) or ""
+    send_id = check_send_id(body)
+    if send_id is not None and (cid, send_id) in ctx.state.send_ids:
+        return Outcome({"message": "success", "send_id": send_id})
+    if not ctx.pools[rl.SENDS_ID].take(ctx.now):
+        raise OverLimit
+    if send_id is None:
+        send_id = ctx.state.ids.hex(8)
+    ctx.state.send_ids[(cid, send_id)] = ctx.now
+    return Outcome({"message": "success", "send_id": send_id})
+
+
+def scheduled_broadcasts(ctx: Ctx, _b: dict[str, Any], query: dict[str, str]) -> Outcome:
+    raw = query.get("end_time")
+    if not raw:
+        raise Invalid("end_time is required", "pass ?end_time=<ISO-8601 datetime>")
+    end_dt = parse_iso(raw)
+    if end_dt is None:
+        raise bad_request(f"end_time {raw!r} is not an ISO-8601 datetime")
+    now, end = ctx.now_dt, as_utc(end_dt)
+    items: list[tuple[datetime, dict[str, Any]]] = []
+    for i, b in enumerate(ctx.opts.scheduled_broadcasts):
+        when = parse_iso(b.get("next_send_time"))
+        if when is not None and now <= as_utc(when) <= end:
+            item = {
+                "name": f"Broadcast {i + 1}",
+                "id": f"broadcast-{i + 1}",
+                "type": "Campaign",
+                "tags": [],
+                "schedule_type": ctx.opts.company_time_zone,
+            }
+            item.update(b)
+            items.append((as_utc(when), item))
+    if ctx.opts.list_api_schedules:
+        tz = ctx.opts.company_time_zone
+        for e in ctx.state.schedules.values():
+            if now <= e.schedule.next_send_utc <= end:
+                items.append((e.schedule.next_send_utc, e.broadcast_item(tz)))
+    items.sort(key=lambda pair: pair[0])
+    return Outcome({"scheduled_broadcasts": [item for _, item in items]})
+
+
+def live_activity_update(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    for key in ("app_id", "activity_id"):
+        require_str(body, key)
+    if body.get("content_state") is None:
+        raise Invalid("content_state is required")
+    if not isinstance(body["content_state"], dict):
+        raise Invalid("content_state must be an object")
+    m.check_flags(body, "end_activity")
+    for key in ("dismissal_date", "stale_date"):
+        value = body.get(key)
+        if value is not None and parse_iso(value) is None:
+            raise Invalid(f"{key} must be an ISO-8601 datetime")
+    note = body.get("notification")
+    if note is not None and not isinstance(note, dict):
+        raise Invalid("notification must be an apple_push object")
+    return Outcome({"message": "success"})
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    handler: Handler
+    broadcast_capable: bool = False  # broadcast/audience/segment requests use the broadcast pool
+    pool: str = rl.DEFAULT
+    error_key: str = "message"  # live activity answers 400s as {"error": ...}
+
+
+ENDPOINTS: dict[str, Endpoint] = {
+    "/campaigns/trigger/send": Endpoint("POST", campaign_send, True),
+    "/canvas/trigger/send": Endpoint("POST", canvas_send, True),
+    "/messages/send": Endpoint("POST", messages_send, True),
+    "/campaigns/trigger/schedule/create": Endpoint("POST", campaign_schedule_create, True),
+    "/campaigns/trigger/schedule/update": Endpoint("POST", campaign_schedule_update),
+    "/campaigns/trigger/schedule/delete": Endpoint("POST", campaign_schedule_delete),
+    "/canvas/trigger/schedule/create": Endpoint("POST", canvas_schedule_create, True),
+    "/canvas/trigger/schedule/update": Endpoint("POST", canvas_schedule_update),
+    "/canvas/trigger/schedule/delete": Endpoint("POST", canvas_schedule_delete),
+    "/messages/schedule/create": Endpoint("POST", messages_schedule_create),
+    "/messages/schedule/update": Endpoint("POST", messages_schedule_update),
+    "/messages/schedule/delete": Endpoint("POST", messages_schedule_delete),
+    "/sends/id/create": Endpoint("POST", sends_id_create, pool=rl.SENDS_ID),
+    "/messages/live_activity/update": Endpoint("POST", live_activity_update, error_key="error"),
+    "/messages/scheduled_broadcasts": Endpoint("GET", scheduled_broadcasts),
+}
+
+
+def is_broadcast(body: dict[str, Any]) -> bool:
+    return (
+        body.get("broadcast") is True
+        or body.get("audience") is not None
+        or body.get("segment_id") is not None
+    )
+
+
+def audience_key(body: dict[str, Any]) -> str:
+    """The "unique audience" of a broadcast request (§2.3 rule 4)."""
+    parts = [
+        body.get("campaign_id"),
+        body.get("canvas_id"),
+        body.get("segment_id"),
+        body.get("audience"),
+    ]
+    return orjson.dumps(parts, option=orjson.OPT_SORT_KEYS).decode()

@@ -1,0 +1,103 @@
+"""Validation of `/messages/send`-style bodies: user lists and messaging objects (§3.3, §3.5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from bridge.sandbox.validate import (
+    MAX_RECIPIENTS,
+    MSG_TOO_MANY_ALIASES,
+    MSG_TOO_MANY_IDS,
+    Invalid,
+    check_user_alias,
+    optional_bool,
+)
+
+SEND_MESSAGE_KEYS = frozenset(
+    {
+        "android_push",
+        "apple_push",
+        "content_card",
+        "email",
+        "kindle_push",
+        "web_push",
+        "webhook",
+        "whats_app",
+        "sms",
+    }
+)
+SCHEDULE_MESSAGE_KEYS = SEND_MESSAGE_KEYS - {"whats_app"}
+SUBSCRIPTION_STATES = frozenset({"opted_in", "subscribed", "all"})
+APPLE_PUSH_MAX = 1912
+ANDROID_PUSH_MAX = 4000
+
+
+def check_user_lists(body: dict[str, Any]) -> int | None:
+    """`external_user_ids` + `user_aliases`; returns the combined count (None if both absent)."""
+    ext = body.get("external_user_ids")
+    aliases = body.get("user_aliases")
+    if ext is None and aliases is None:
+        return None
+    n_ext = n_alias = 0
+    if ext is not None:
+        if not isinstance(ext, list) or not all(isinstance(x, str) and x for x in ext):
+            raise Invalid("external_user_ids must be an array of non-empty strings")
+        n_ext = len(ext)
+    if aliases is not None:
+        if not isinstance(aliases, list):
+            raise Invalid("user_aliases must be an array of user alias objects")
+        for i, alias in enumerate(aliases):
+            check_user_alias(alias, f"user_aliases[{i}]")
+        n_alias = len(aliases)
+    total = n_ext + n_alias
+    if total > MAX_RECIPIENTS:
+        detail = f"{n_ext} external_user_ids and {n_alias} user_aliases given; at most 50"
+        raise Invalid(MSG_TOO_MANY_ALIASES if n_alias else MSG_TOO_MANY_IDS, detail)
+    return total
+
+
+def check_subscription_state(body: dict[str, Any]) -> None:
+    state = body.get("recipient_subscription_state")
+    if state is not None and state not in SUBSCRIPTION_STATES:
+        raise Invalid("recipient_subscription_state must be one of opted_in, subscribed, all")
+
+
+def check_messages(value: Any, allowed: frozenset[str], need_variation: bool) -> None:
+    """The messaging objects; Braze's documented 400 texts where they exist."""
+    if value is None or value == {}:
+        raise Invalid("No message to send", "messages must contain at least one messaging object")
+    if not isinstance(value, dict):
+        raise Invalid("messages must be an object")
+    for key, obj in value.items():
+        if key not in allowed:
+            raise Invalid(
+                f"messages.{key} is not a supported messaging object",
+                "allowed: " + ", ".join(sorted(allowed)),
+            )
+        if not isinstance(obj, dict):
+            raise Invalid(f"messages.{key} must be an object")
+        if key in ("apple_push", "android_push"):
+            extra = obj.get("extra")
+            if extra is not None and not isinstance(extra, dict):
+                raise Invalid(
+                    "Invalid Extra Push Payload", f"messages.{key}.extra must be an object"
+                )
+            size = len(orjson.dumps(obj))
+            if key == "apple_push" and size > APPLE_PUSH_MAX:
+                raise Invalid("Apple Push Length Exceeded", f"{size} bytes > {APPLE_PUSH_MAX}")
+            if key == "android_push" and size > ANDROID_PUSH_MAX:
+                raise Invalid("Android Push Length Exceeded", f"{size} bytes > {ANDROID_PUSH_MAX}")
+        if need_variation:
+            variation = obj.get("message_variation_id")
+            if not isinstance(variation, str) or not variation:
+                raise Invalid(
+                    "Message Variant Unspecified",
+                    f"messages.{key}.message_variation_id is required when campaign_id is given",
+                )
+
+
+def check_flags(body: dict[str, Any], *keys: str) -> None:
+    for key in keys:
+        optional_bool(body, key)

@@ -1,0 +1,284 @@
+"""Minimal HTTP/1.1 server (asyncio.Protocol) for the sandbox, plus the `SandboxServer` API.
+
+Supports: request line + headers, `Content-Length` bodies, keep-alive (HTTP/1.1 default,
+HTTP/1.0 with `Connection: keep-alive`), `Expect: 100-continue`. Requests on one connection
+are answered in order; a request is parsed only after the previous answer was written.
+Chunked request bodies are refused with 411 (every common client sends Content-Length).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+import orjson
+
+from bridge.sandbox.app import Response, SandboxApp
+from bridge.sandbox.options import SandboxOptions
+
+log = logging.getLogger(__name__)
+MAX_HEAD_BYTES = 64 * 1024
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_date_cache: list[object] = [0, b""]
+
+
+def _date_header() -> bytes:
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[0] = now
+        _date_cache[1] = f"Date: {formatdate(now, usegmt=True)}\r\n".encode()
+    value = _date_cache[1]
+    assert isinstance(value, bytes)  # noqa: S101 - type narrowing only
+    return value
+
+
+def encode_response(resp: Response, keep_alive: bool) -> bytes:
+    payload = resp.payload
+    if payload is None:
+        payload = b"" if resp.body is None else orjson.dumps(resp.body)
+    reason = _REASONS.get(resp.status, "Unknown")
+    head = [
+        f"HTTP/1.1 {resp.status} {reason}\r\n".encode(),
+        _date_header(),
+        b"Server: braze-sandbox\r\nContent-Type: application/json\r\n",
+        b"Content-Length: %d\r\n" % len(payload),
+    ]
+    if resp.rate is not None:
+        head.append(
+            b"X-RateLimit-Limit: %d\r\nX-RateLimit-Remaining: %d\r\nX-RateLimit-Reset: %d\r\n"
+            % resp.rate
+        )
+    for name, value in resp.extra_headers:
+        head.append(f"{name}: {value}\r\n".encode())
+    if not keep_alive:
+        head.append(b"Connection: close\r\n")
+    head.append(b"\r\n")
+    head.append(payload)
+    return b"".join(head)
+
+
+class HttpProtocol(asyncio.Protocol):
+    def __init__(self, server: SandboxServer) -> None:
+        self.server = server
+        self.app = server.app
+        self.transport: asyncio.Transport | None = None
+        self.buf = bytearray()
+        self.head: tuple[str, str, dict[str, str], int, bool] | None = None
+        self.busy = False
+        self.closed = False
+        self.task: asyncio.Task[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)  # noqa: S101
+        self.transport = transport
+        self.server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.server.connections.discard(self)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        if not self.busy:
+            self._process()
+
+    # -------------------------------------------------------------- parsing
+
+    def _fail(self, status: int, message: str) -> None:
+        self._write(Response(status, {"message": message}), keep_alive=False)
+
+    def _parse_head(self) -> bool:
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            if len(self.buf) > MAX_HEAD_BYTES:
+                self._fail(431, "Request Header Fields Too Large")
+            return False
+        lines = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        del self.buf[: end + 4]
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            self._fail(400, "Bad Request")
+            return False
+        method, target, version = parts
+        headers: dict[str, str] = {}
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                self._fail(400, "Bad Request")
+                return False
+            headers[name.strip().lower()] = value.strip()
+        conn = headers.get("connection", "").lower()
+        keep = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self._fail(411, "Length Required")
+            return False
+        try:
+            length = int(headers.get("content-length", "0"))
+            if length < 0:
+                raise ValueError
+        except ValueError:
+            self._fail(400, "Bad Request")
+            return False
+        if length > self.app.opts.max_body_bytes:
+            self._write(self.app.too_large(method, target, length), keep_alive=False)
+            return False
+        self.head = (method, target, headers, length, keep)
+        if length > len(self.buf) and headers.get("expect", "").lower() == "100-continue":
+            assert self.transport is not None  # noqa: S101
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
+
+    def _process(self) -> None:
+        while not self.busy and not self.closed:
+            if self.head is None and not self._parse_head():
+                return
+            assert self.head is not None  # noqa: S101
+            method, target, headers, length, keep = self.head
+            if len(self.buf) < length:
+                return
+            raw = bytes(self.buf[:length])
+            del self.buf[:length]
+            self.head = None
+            try:
+                resp = self.app.handle(method, target, headers, raw)
+            except Exception:  # a sandbox bug must not kill the connection silently
+                log.exception("braze sandbox: error handling %s %s", method, target)
+                resp = Response(500, {"message": "Internal Server Error", "errors": ["sandbox"]})
+            if resp.delay_s > 0:
+                self.busy = True
+                self.task = asyncio.get_running_loop().create_task(self._delayed(resp, keep))
+                return
+            self._write(resp, keep)
+
+    async def _delayed(self, resp: Response, keep: bool) -> None:
+        await asyncio.sleep(resp.delay_s)
+        self.busy = False
+        self._write(resp, keep)
+        if not self.closed:
+            self._process()
+
+    def _write(self, resp: Response, keep_alive: bool) -> None:
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        if resp.reset:
+            self.closed = True
+            with contextlib.suppress(OSError):
+                sock = transport.get_extra_info("socket")
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+            return
+        keep_alive = keep_alive and not resp.close
+        transport.write(encode_response(resp, keep_alive))
+        if not keep_alive:
+            self.closed = True
+            transport.close()
+
+
+class SandboxServer:
+    """The Braze sandbox; `start_in_thread()` for in-process use, `serve()` in asyncio."""
+
+    def __init__(self, options: SandboxOptions | None = None) -> None:
+        self.options = options or SandboxOptions()
+        self.app = SandboxApp(self.options)
+        self.connections: set[HttpProtocol] = set()
+        self._server: asyncio.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Event | None = None
+        self.host = self.options.host
+        self.port = self.options.port
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> str:
+        """Bind and start accepting; returns the base URL (with the real port)."""
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._stopped = asyncio.Event()
+        self._server = await loop.create_server(
+            lambda: HttpProtocol(self), self.options.host, self.options.port, backlog=1024
+        )
+        sock = self._server.sockets[0]
+        self.port = sock.getsockname()[1]
+        return self.url
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+            if conn.task is not None:
+                conn.task.cancel()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 2)
+            self._server = None
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        assert self._stopped is not None  # noqa: S101
+        await self._stopped.wait()
+
+    def start_in_thread(self, timeout: float = 10.0) -> str:
+        """Run the server on its own event loop in a daemon thread; returns the base URL."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as exc:  # noqa: BLE001 - reported to the caller
+                errors.append(exc)
+                ready.set()
+                loop.close()
+                return
+            ready.set()
+            try:
+                loop.run_until_complete(self.wait_stopped())
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._thread = threading.Thread(target=run, name="braze-sandbox", daemon=True)
+        self._thread.start()
+        if not ready.wait(timeout):
+            raise TimeoutError("braze sandbox did not start")
+        if errors:
+            raise errors[0]
+        return self.url
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop a server started with `start_in_thread()`."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return
+        fut = asyncio.run_coroutine_threadsafe(self.close(), loop)
+        with contextlib.suppress(Exception):
+            fut.result(timeout)
+        thread.join(timeout)
+        self._thread = None
+
+    def __enter__(self) -> SandboxServer:
+        self.start_in_thread()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

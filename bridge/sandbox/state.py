@@ -1,0 +1,181 @@
+"""What the sandbox remembers: recorded requests, counters, schedules and send ids."""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bridge.sandbox.validate import Schedule
+
+
+@dataclass(slots=True)
+class ScheduleEntry:
+    schedule_id: str
+    kind: str  # "messages" | "campaign" | "canvas"
+    target_id: str | None  # campaign_id / canvas_id (messages: optional campaign_id)
+    schedule: Schedule
+    recipients: int
+    broadcast: bool
+    dispatch_id: str
+    created_at: float
+    updated_at: float
+
+    def to_json(self, company_time_zone: str) -> dict[str, Any]:
+        return {
+            "schedule_id": self.schedule_id,
+            "kind": self.kind,
+            "target_id": self.target_id,
+            "schedule": {
+                "time": self.schedule.time,
+                "in_local_time": self.schedule.in_local_time,
+                "at_optimal_time": self.schedule.at_optimal_time,
+            },
+            "next_send_time": self.schedule.next_send_time(),
+            "schedule_type": self.schedule.schedule_type(company_time_zone),
+            "recipients": self.recipients,
+            "broadcast": self.broadcast,
+            "dispatch_id": self.dispatch_id,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    def broadcast_item(self, company_time_zone: str) -> dict[str, Any]:
+        """This schedule in the GET /messages/scheduled_broadcasts item shape."""
+        canvas = self.kind == "canvas"
+        return {
+            "name": f"API schedule {self.schedule_id}",
+            "id": self.target_id or self.schedule_id,
+            "type": "Canvas" if canvas else "Campaign",
+            "tags": [],
+            "next_send_time": self.schedule.next_send_time(),
+            "schedule_type": self.schedule.schedule_type(company_time_zone),
+        }
+
+
+class Ids:
+    """Random hex ids (dispatch_id, schedule_id, send_id) from a seeded RNG."""
+
+    def __init__(self, seed: int | None) -> None:
+        self._rng = random.Random(None if seed is None else seed + 1)
+
+    def hex(self, nbytes: int = 16) -> str:
+        return f"{self._rng.getrandbits(nbytes * 8):0{nbytes * 2}x}"
+
+
+# seq, method, path, query, body JSON, status, response JSON, arrival, fault
+Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str | None]
+
+
+class State:
+    def __init__(self, record_limit: int, seed: int | None) -> None:
+        self.record_limit = record_limit
+        self.records: deque[Record] = deque(maxlen=max(record_limit, 1))
+        self.seq = 0
+        self.ids = Ids(seed)
+        self.schedules: dict[str, ScheduleEntry] = {}
+        self.deleted_schedules: set[str] = set()
+        # (campaign_id, send_id) -> epoch of creation
+        self.send_ids: dict[tuple[str, str], float] = {}
+        self.reset_stats()
+
+    def reset_stats(self) -> None:
+        self.by_path: dict[str, dict[int, int]] = {}
+        self.total = 0
+        self.accepted = 0
+        self.accepted_recipients = 0
+        self.rate_limited = 0
+        self.fault_counts: dict[str, int] = {}
+
+    def set_record_limit(self, limit: int) -> None:
+        self.record_limit = limit
+        self.records = deque(self.records, maxlen=max(limit, 1))
+        if limit == 0:
+            self.records.clear()
+
+    def record(
+        self,
+        *,
+        arrival: float,
+        method: str,
+        path: str,
+        query: str,
+        body: bytes | None,
+        status: int,
+        response: bytes | None,
+        recipients: int = 0,
+        fault: str | None = None,
+    ) -> None:
+        """Count one request and keep it (as raw JSON bytes: cheap for memory and the GC)."""
+        self.seq += 1
+        self.total += 1
+        counts = self.by_path.get(path)
+        if counts is None:
+            counts = self.by_path[path] = {}
+        counts[status] = counts.get(status, 0) + 1
+        if 200 <= status < 300:
+            self.accepted += 1
+            self.accepted_recipients += recipients
+        elif status == 429:
+            self.rate_limited += 1
+        if fault is not None:
+            self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
+        if self.record_limit:
+            self.records.append(
+                (self.seq, method, path, query, body, status, response, arrival, fault)
+            )
+
+    @staticmethod
+    def _entry(rec: Record) -> dict[str, Any]:
+        seq, method, path, query, body, status, response, arrival, fault = rec
+        entry: dict[str, Any] = {
+            "seq": seq,
+            "method": method,
+            "path": path,
+            "query": query,
+            "body": None if not body else orjson.Fragment(body),
+            "status": status,
+            "response": None if not response else orjson.Fragment(response),
+            "time": arrival,
+        }
+        if fault is not None:
+            entry["fault"] = fault
+        return entry
+
+    def query_records(
+        self, since: int | None, path: str | None, limit: int | None
+    ) -> list[dict[str, Any]]:
+        """Recorded requests (oldest first) with seq > since, optionally of one path."""
+        out: list[Record] = []
+        if since is not None:
+            for rec in reversed(self.records):  # in seq order; walk back from the newest
+                if rec[0] <= since:
+                    break
+                if path is None or rec[2] == path:
+                    out.append(rec)
+            out.reverse()
+        else:
+            out = [r for r in self.records if path is None or r[2] == path]
+        if limit is not None:
+            out = out[:limit]
+        return [self._entry(r) for r in out]
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "requests_total": self.total,
+            "accepted_total": self.accepted,
+            "accepted_recipients": self.accepted_recipients,
+            "rate_limited_total": self.rate_limited,
+            "faults": dict(self.fault_counts),
+            "by_path": {
+                path: {str(status): n for status, n in sorted(counts.items())}
+                for path, counts in sorted(self.by_path.items())
+            },
+            "recorded": len(self.records) if self.record_limit else 0,
+            "last_seq": self.seq,
+            "schedules": len(self.schedules),
+            "send_ids": len(self.send_ids),
+        }
