@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -25,7 +26,7 @@ from bridge.metrics import Metrics
 from bridge.pipeline import Pipeline
 from bridge.rules.engine import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
-from bridge.settings import Settings, load_settings
+from bridge.settings import KafkaSettings, Settings, load_settings
 from bridge.source import make_consumer, make_producer
 from bridge.state import StateStore
 
@@ -134,31 +135,26 @@ class Reloader:
         return True
 
 
-def run(config_path: str) -> int:
-    """``braze-bridge run``: returns the process exit status."""
-    path = Path(config_path)
-    settings = load_settings(path)
-    rules: RuleSet = compile_rules(settings, str(path))
-    obs = settings.observability
-    logs.setup(obs.log_level, obs.log_format, obs.pii)
-    logs.register_secret(settings.braze.api_key.get_secret_value())
-    for k, v in settings.kafka.properties.items():
-        if "password" in k or "secret" in k:
-            logs.register_secret(str(v))
-    disable_created_metrics()  # type: ignore[no-untyped-call]
-    metrics = Metrics()
-    health = HealthState(metrics, obs.liveness_timeout_s)
-    server = HealthServer(health, obs.host, obs.port) if obs.port else None
-    if server:
-        server.start()
+def build(
+    path: Path,
+    settings: Settings,
+    rules: RuleSet,
+    metrics: Metrics,
+    health: HealthState,
+    *,
+    kafka: KafkaSettings | None = None,
+    pipeline_cls: type[Pipeline] = Pipeline,
+    **extra: Any,
+) -> Pipeline:
+    """Wire every stage from settings (``kafka`` overrides the consumer's settings)."""
     check_topics(settings)
-    _registry, decoders = make_decoders(settings, path.parent)
+    registry, decoders = make_decoders(settings, path.parent)
     default = decoders.get("*")
 
     def decoder_for(topic: str) -> Decoder:
         d = decoders.get(topic) or default
         if d is None:
-            d = decoders[topic] = build_decoder(settings.decoder_for(topic), _registry, path.parent)
+            d = decoders[topic] = build_decoder(settings.decoder_for(topic), registry, path.parent)
         return d
 
     state = None
@@ -168,17 +164,51 @@ def run(config_path: str) -> int:
         loaded = state.load()
         log.info("state loaded", extra={"topic": settings.kafka.state_topic, "keys": loaded})
         ensure_send_ids(settings, state)
-    consumer = make_consumer(settings.kafka, metrics)
+    consumer = make_consumer(kafka or settings.kafka, metrics)
     dlq = DeadLetterWriter(make_producer(settings.kafka), settings.kafka.dead_letter_topic)
 
     def sender_factory(on_done: Callable[[Outcome | Control], None]) -> Sender:
         return Sender(settings.braze, settings.delivery, metrics, on_done)
 
-    pipeline = Pipeline(
-        settings, rules, decoder_for, consumer, dlq, sender_factory, metrics, health, state
+    return pipeline_cls(
+        settings,
+        rules,
+        decoder_for,
+        consumer,
+        dlq,
+        sender_factory,
+        metrics,
+        health,
+        state,
+        **extra,
     )
-    reloader = Reloader(path, pipeline, metrics)
 
+
+def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthServer | None]:
+    """Load and validate the config, set up logs, metrics and the health server."""
+    settings = load_settings(path)
+    rules: RuleSet = compile_rules(settings, str(path))
+    obs = settings.observability
+    logs.setup(obs.log_level, obs.log_format, obs.pii)
+    logs.register_secret(settings.braze.api_key.get_secret_value())
+    for k, v in settings.kafka.properties.items():
+        if "password" in k or "secret" in k:
+            logs.register_secret(str(v))
+    if settings.schema_registry is not None:
+        for secret in (settings.schema_registry.password, settings.schema_registry.bearer_token):
+            if secret is not None:
+                logs.register_secret(secret.get_secret_value())
+    disable_created_metrics()  # type: ignore[no-untyped-call]
+    metrics = Metrics()
+    health = HealthState(metrics, obs.liveness_timeout_s)
+    server = HealthServer(health, obs.host, obs.port) if obs.port else None
+    if server:
+        server.start()
+    return settings, rules, metrics, health, server
+
+
+def install_signals(pipeline: Pipeline, on_hup: Callable[[], None] | None = None) -> None:
+    """SIGTERM/SIGINT drain and exit; a second SIGINT kills at once; SIGHUP reloads rules."""
     interrupted = {"n": 0}
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
@@ -189,7 +219,17 @@ def run(config_path: str) -> int:
 
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
-    signal.signal(signal.SIGHUP, lambda *_: reloader.trigger())
+    if on_hup is not None:
+        signal.signal(signal.SIGHUP, lambda *_: on_hup())
+
+
+def run(config_path: str) -> int:
+    """``braze-bridge run``: returns the process exit status."""
+    path = Path(config_path)
+    settings, rules, metrics, health, server = setup(path)
+    pipeline = build(path, settings, rules, metrics, health)
+    reloader = Reloader(path, pipeline, metrics)
+    install_signals(pipeline, reloader.trigger)
     reloader.start()
     log.info(
         "braze-bridge started",
@@ -211,4 +251,4 @@ def run(config_path: str) -> int:
     return 0
 
 
-__all__ = ["run", "Reloader", "Outcome", "Control"]
+__all__ = ["run", "build", "setup", "Reloader", "Outcome", "Control"]

@@ -40,6 +40,18 @@ def _parser() -> argparse.ArgumentParser:
         "--header", action="append", default=[], metavar="NAME=VALUE", help="message header"
     )
 
+    rp = sub.add_parser("replay", help="run dead letters through today's rules and delivery")
+    rp.add_argument("--config", "-c", required=True)
+    rp.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
+    rp.add_argument(
+        "--error-class", action="append", default=[], help="only this error class (repeatable)"
+    )
+    rp.add_argument("--since", help="dead-lettered at or after (ISO-8601)")
+    rp.add_argument("--until", help="dead-lettered at or before (ISO-8601)")
+    rp.add_argument("--max-replays", type=int, default=3, help="loop guard (default 3)")
+    rp.add_argument("--group", help="consumer group (default: <group_id>.replay)")
+    rp.add_argument("--follow", action="store_true", help="keep running at the end")
+
     tst = sub.add_parser("test", help="run golden rule cases (event -> expected requests)")
     tst.add_argument("directory", help="directory of *.yaml case files")
     tst.add_argument("--config", "-c", help="config for every case (default: each file's)")
@@ -162,6 +174,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_check(args.config)
         if args.command == "preview":
             return cmd_preview(args.config, args.topic, args.event, args.key, args.header)
+        if args.command == "replay":
+            from bridge.replay import ReplayFilter, parse_time
+            from bridge.replay import run as run_replay
+
+            filt = ReplayFilter(
+                set(args.rule),
+                set(args.error_class),
+                parse_time(args.since, "--since") if args.since else None,
+                parse_time(args.until, "--until") if args.until else None,
+                args.max_replays,
+            )
+            return run_replay(args.config, filt, args.group, args.follow)
         if args.command == "test":
             return cmd_test(args.directory, args.config)
         if args.command == "sandbox":

@@ -137,7 +137,7 @@ class Pipeline:
         self.sender.start()
         k = self.settings.kafka
         self.consumer.subscribe(
-            self.settings.topics(),
+            self.subscriptions(),
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -158,6 +158,9 @@ class Pipeline:
             self._drain(self.settings.shutdown.drain_deadline_s)
         finally:
             self._close()
+
+    def subscriptions(self) -> list[str]:
+        return self.settings.topics()
 
     # -- per iteration ---------------------------------------------------------------------
     def _tick(self, now: float) -> None:

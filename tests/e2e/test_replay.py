@@ -1,0 +1,117 @@
+"""`braze-bridge replay`: dead letters go through today's rules once the cause is fixed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.support.kafka import create_topics, produce, read_all, unique, wait_committed
+from tests.support.procs import API_KEY, REPO, Bridge, Sandbox, accepted_recipients
+
+pytestmark = pytest.mark.integration
+
+
+def replay(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return _replay(cfg, *args)
+    except subprocess.TimeoutExpired as exc:
+        raise AssertionError(f"replay hung; stderr: {exc.stderr!r}"[-3000:]) from None
+
+
+def _replay(cfg: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bridge", "replay", "--config", str(cfg), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={"BRAZE_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_replay_after_fix_delivers_and_loop_guard_stops_poison(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    orders, dlq = unique("orders"), unique("dlq")
+    create_topics(kafka_bootstrap, {orders: 2, dlq: 1})
+    # The campaign does not exist yet: Braze answers 400 Invalid Campaign ID.
+    sandbox = Sandbox("--campaign-id", "c-other")
+    group = unique("grp")
+    events = [
+        (
+            orders,
+            f"u{i}".encode(),
+            orjson.dumps(
+                {"type": "order.shipped", "user": {"id": f"u{i}"}, "order": {"id": f"o{i}"}}
+            ),
+            None,
+        )
+        for i in range(60)
+    ]
+    events.append((orders, b"x", b"{garbage", None))
+    produce(kafka_bootstrap, events)
+    cfg = {
+        "kafka": {
+            "bootstrap_servers": kafka_bootstrap,
+            "group_id": group,
+            "dead_letter_topic": dlq,
+        },
+        "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
+        "batching": {"linger_ms": 50},
+        "observability": {"port": 0},
+        "rules": [
+            {
+                "name": "shipped",
+                "topic": orders,
+                "when": {"type": "order.shipped"},
+                "action": "campaign_trigger",
+                "campaign_id": "c-late",
+                "recipient": {"external_user_id": "$.user.id"},
+                "trigger_properties": {"order_id": "$.order.id"},
+            },
+        ],
+    }
+    bridge = Bridge(tmp_path, cfg).start()
+    try:
+        assert wait_committed(kafka_bootstrap, group, [orders], 90), bridge.log()[-2000:]
+    finally:
+        assert bridge.stop() == 0
+    first = read_all(kafka_bootstrap, dlq)
+    classes = Counter(dict(m.headers())["__bridge.errors.class"].decode() for m in first)
+    assert classes == {"bad_request": 60, "DecodeError": 1}
+    h = next(
+        dict(m.headers())
+        for m in first
+        if b"__bridge.errors.http.status" not in b""
+        and dict(m.headers())["__bridge.errors.stage"] == b"deliver"
+    )
+    assert h["__bridge.errors.http.status"] == b"400"
+    assert b"Invalid Campaign ID" in h["__bridge.errors.http.response"]
+    assert accepted_recipients(sandbox.requests()) == []
+
+    # Fix the cause (the campaign now exists) and replay: only the rule's failures.
+    sandbox.http.post("/_sandbox/config", json={"campaign_ids": ["c-other", "c-late"]})
+    sandbox.http.delete("/_sandbox/requests")
+    r = replay(bridge.path, "--max-replays", "1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "replayed 61" in r.stdout
+    got = sorted(rc["external_user_id"] for rc in accepted_recipients(sandbox.requests()))
+    assert got == sorted(f"u{i}" for i in range(60))
+    # The garbage failed again: back in the DLQ with replay count 1.
+    after = read_all(kafka_bootstrap, dlq)
+    again = [m for m in after[len(first) :]]
+    assert len(again) == 1
+    assert dict(again[0].headers())["__bridge.replay.count"] == b"1"
+
+    # Replay again: progress was committed (nothing re-sent) and the loop guard holds.
+    sandbox.http.delete("/_sandbox/requests")
+    r2 = replay(bridge.path, "--max-replays", "1")
+    sandbox.stop()
+    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert "replayed 0" in r2.stdout and "loop-guard 1" in r2.stdout
+    assert API_KEY not in r.stdout + r.stderr + r2.stdout + r2.stderr
