@@ -52,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--group", help="consumer group (default: <group_id>.replay)")
     rp.add_argument("--follow", action="store_true", help="keep running at the end")
 
+    sch = sub.add_parser(
+        "schedules", help="list upcoming scheduled broadcasts and tracked schedules"
+    )
+    sch.add_argument("--config", "-c", required=True)
+    sch.add_argument("--until", required=True, help="ISO-8601 date or time")
+    sch.add_argument("--json", action="store_true", help="print JSON")
+
     tst = sub.add_parser("test", help="run golden rule cases (event -> expected requests)")
     tst.add_argument("directory", help="directory of *.yaml case files")
     tst.add_argument("--config", "-c", help="config for every case (default: each file's)")
@@ -186,6 +193,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.max_replays,
             )
             return run_replay(args.config, filt, args.group, args.follow)
+        if args.command == "schedules":
+            from bridge.schedules_cli import collect, render
+
+            doc = collect(args.config, args.until)
+            if args.json:
+                print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+            else:
+                print(render(doc))
+            return EXIT_OK
         if args.command == "test":
             return cmd_test(args.directory, args.config)
         if args.command == "sandbox":

@@ -225,6 +225,7 @@ class Sender:
                         first_failure,
                         0.0,
                         dispatch,
+                        body,
                     )
                 )
                 return
