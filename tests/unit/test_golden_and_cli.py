@@ -133,3 +133,20 @@ def _create_key(path: str, body: dict[str, Any]) -> str:
     if path.startswith("/canvas"):
         return f"schedule/review-request/{body['recipients'][0]['context']['order_id']}"
     return f"schedule/trial-ending/{body['external_user_ids'][0]}"
+
+
+def test_generated_docs_and_config_schema_are_current() -> None:
+    from bridge.docgen import main as docgen
+
+    assert docgen([]) == 0, "run: python -m bridge.docgen --write"
+
+
+def test_config_schema_validates_the_example_configs() -> None:
+    import orjson
+
+    from bridge.settings import Settings
+
+    schema = orjson.loads(Path("schemas/bridge-config.schema.json").read_text())
+    assert schema["title"] == "braze-bridge configuration"
+    assert set(schema["required"]) == {"kafka", "braze", "rules"}
+    assert set(schema["properties"]) == set(Settings.model_fields)
