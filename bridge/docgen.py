@@ -48,7 +48,7 @@ def _rows(model: type[BaseModel], prefix: str, out: list[str]) -> None:
         for cand in (ann, *getattr(ann, "__args__", ())):
             if isinstance(cand, type) and issubclass(cand, BaseModel):
                 sub = cand
-        path = f"{prefix}{name}"
+        path = f"{prefix}{f.alias or name}"
         if sub is not None and sub is not RuleSettings:
             doc = f.description or ((sub.__doc__ or "").strip().splitlines() or [""])[0]
             out.append(f"| `{path}` | object | | {doc} |")
