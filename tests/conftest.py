@@ -51,6 +51,31 @@ def kafka_bootstrap(kafka_harness: ModuleType, kafka_state_dir: Path) -> Iterato
         kafka_harness.stop(kafka_state_dir)
 
 
+@pytest.fixture(scope="session")
+def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Confluent-compatible schema registry: Apicurio from Maven Central
+    (``scripts/local-registry``), or ``BRAZE_BRIDGE_SCHEMA_REGISTRY_URL`` when set."""
+    import subprocess
+    import sys
+
+    external = os.environ.get("BRAZE_BRIDGE_SCHEMA_REGISTRY_URL")
+    if external:
+        yield external
+        return
+    state_dir = tmp_path_factory.mktemp("apicurio")
+    script = str(REPO / "scripts" / "local_registry.py")
+    args = ["--state-dir", str(state_dir)]
+    proc = subprocess.run([sys.executable, script, "start", *args], capture_output=True, text=True)
+    try:
+        if proc.returncode != 0:
+            if proc.returncode == 3:  # no suitable Java / Maven: skipped (fails in CI)
+                pytest.skip(proc.stderr.strip().splitlines()[-1])
+            pytest.fail(f"local registry did not start:\n{proc.stderr[-3000:]}")
+        yield proc.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([sys.executable, script, "stop", *args], capture_output=True, text=True)
+
+
 _skipped: list[str] = []
 
 

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
-import subprocess
-import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import fastavro
@@ -31,27 +27,6 @@ from bridge.models import Record
 from .conftest import REPO, SCHEMAS
 
 pytestmark = pytest.mark.integration
-
-SCRIPT = REPO / "scripts" / "local_registry.py"
-
-
-@pytest.fixture(scope="module")
-def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("BRAZE_BRIDGE_SCHEMA_REGISTRY_URL")
-    if external:
-        yield external
-        return
-    state_dir = tmp_path_factory.mktemp("apicurio")
-    cmd = [sys.executable, str(SCRIPT), "--state-dir", str(state_dir)]
-    proc = subprocess.run([*cmd[:2], "start", *cmd[2:]], capture_output=True, text=True)
-    try:
-        if proc.returncode != 0:
-            if proc.returncode == 3:  # missing tool: no suitable Java, or no Maven to fetch
-                pytest.skip(proc.stderr.strip().splitlines()[-1])
-            pytest.fail(f"local registry did not start:\n{proc.stderr[-3000:]}")
-        yield proc.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run([*cmd[:2], "stop", *cmd[2:]], capture_output=True, text=True)
 
 
 @pytest.fixture

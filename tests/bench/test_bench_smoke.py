@@ -1,0 +1,48 @@
+"""Pure checks of the benchmark helpers (no broker); `python -m bench --short` is the real smoke."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.__main__ import table
+from bench.harness import Sample, steady_rate
+from bench.profile import classify
+
+
+def test_steady_rate_interpolates_both_ends() -> None:
+    samples = [Sample(t, {"n": v}) for t, v in [(0, 0), (1, 0), (2, 100), (3, 300), (4, 400)]]
+    rate, secs = steady_rate(samples, "n", 400)
+    # first progress in (1, 2] -> midpoint 1.5; total reached exactly at t=4
+    assert secs == pytest.approx(2.5)
+    assert rate == pytest.approx(160)
+
+
+def test_steady_rate_never_reached() -> None:
+    samples = [Sample(t, {"n": 10 * t}) for t in range(3)]
+    assert steady_rate(samples, "n", 1000) == (0.0, 0.0)
+
+
+def test_classify_innermost_stage_wins() -> None:
+    stack = (
+        "run (bridge/pipeline.py:140);_handle (bridge/pipeline.py:200);"
+        "inc (prometheus_client/metrics.py:300)"
+    )
+    assert classify(stack) == "metrics"
+    assert classify("run (bridge/pipeline.py:140)") == "kafka"
+    assert classify("_deliver (bridge/deliver/sender.py:1);post (httpx/_client.py:2)") == "deliver"
+
+
+def test_table_marks_missed_targets_and_errors() -> None:
+    rows = [
+        {
+            "metric": "events/s",
+            "bridge": 10.0,
+            "baseline": 20.0,
+            "ratio": 0.5,
+            "target": "≥ 50 %",
+            "met": False,
+            "note": "",
+        }
+    ]
+    txt = table([{"scenario": "s", "rows": rows}, {"scenario": "x", "rows": [], "error": "boom"}])
+    assert "**no**" in txt and "50 %" in txt and "ERROR: boom" in txt
