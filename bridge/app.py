@@ -65,7 +65,7 @@ def check_topics(settings: Settings) -> None:
             "(e.g. same partitions as the input, long retention)",
             field="kafka.dead_letter_topic",
         )
-    missing = [t for t in settings.topics() if t not in md.topics]
+    missing = [t for t in settings.topics() if not t.startswith("^") and t not in md.topics]
     if missing:
         log.warning("input topics do not exist yet", extra={"topics": missing})
 

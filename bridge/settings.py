@@ -76,7 +76,11 @@ class KafkaSettings(_Model):
         64 * 1024 * 1024, ge=1024 * 1024, description="Pause fetching above this many bytes"
     )
     commit_interval_ms: int = Field(
-        100, ge=0, le=60_000, description="Commit final offsets at most this often"
+        0,
+        ge=0,
+        le=60_000,
+        description="Commit final offsets at most this often (0: as soon as they advance, "
+        "which bounds re-sends after a crash to the requests in flight)",
     )
     max_poll_interval_ms: int = Field(
         300_000, ge=10_000, description="librdkafka max.poll.interval.ms"

@@ -6,6 +6,7 @@ and call the compiled builder of each match. No rule text is parsed after start-
 
 from __future__ import annotations
 
+import re
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -85,17 +86,34 @@ class RuleSet:
 
     def __init__(self, rules: Sequence[CompiledRule]) -> None:
         self.rules = tuple(rules)
-        by_topic: dict[str, list[CompiledRule]] = {}
+        # Topics starting with "^" are regular expressions (as in librdkafka subscriptions);
+        # the rules of a concrete topic are resolved once and cached, keeping rule order.
+        self._patterns = [(re.compile(r.topic), r) for r in self.rules if r.topic.startswith("^")]
+        self._by_topic: dict[str, tuple[CompiledRule, ...]] = {}
         for r in self.rules:
-            by_topic.setdefault(r.topic, []).append(r)
-        self._by_topic = {t: tuple(rs) for t, rs in by_topic.items()}
+            if not r.topic.startswith("^"):
+                self._by_topic[r.topic] = (*self._by_topic.get(r.topic, ()), r)
+        if self._patterns:  # a pattern can also match a topic named exactly by another rule
+            self._by_topic = {}
 
     def for_topic(self, topic: str) -> tuple[CompiledRule, ...]:
-        return self._by_topic.get(topic, ())
+        found = self._by_topic.get(topic)
+        if found is not None:
+            return found
+        if not self._patterns:
+            return ()
+        rules = tuple(
+            r
+            for r in self.rules
+            if (r.topic == topic) or (r.topic.startswith("^") and re.match(r.topic, topic))
+        )
+        if len(self._by_topic) < 10_000:
+            self._by_topic[topic] = rules
+        return rules
 
     @property
     def topics(self) -> list[str]:
-        return sorted(self._by_topic)
+        return sorted({r.topic for r in self.rules})
 
 
 def target_of(rule: RuleSettings) -> str:

@@ -8,12 +8,16 @@ Value forms:
 * ``{path: $.total, as: number}`` -- conversion: string, number, integer, boolean,
   iso_time (epoch millis/seconds or ISO string -> ISO-8601 UTC), epoch_millis
 * ``{const: "$.literal"}`` -- a constant that would otherwise look like a reference
+* ``{template: "Order {id} is on its way", values: {id: $.order.id}}`` -- a string built
+  from values; only single-brace ``{name}`` of a declared value is replaced, so Liquid
+  (``{{ ... }}``, ``{% ... %}``) in the template passes through
 * nested mappings and lists are mapped recursively; any other value is a constant
   (Braze Liquid such as ``"{{${first_name}}}"`` passes through untouched)
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -99,6 +103,8 @@ def compile_value(spec: Any, where: str, rule: str) -> Mapper:
             raise ValueError(f"{where}: const takes no other keys")
         c = spec["const"]
         return lambda e: c
+    if isinstance(spec, dict) and "template" in spec:
+        return _compile_template(spec, where, rule)
     if isinstance(spec, dict) and "path" in spec:
         extra = set(spec) - {"path", "default", "as", "optional"}
         if extra:
@@ -145,11 +151,55 @@ def compile_value(spec: Any, where: str, rule: str) -> Mapper:
     return lambda e: spec
 
 
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
+
+
+def _compile_template(spec: dict[str, Any], where: str, rule: str) -> Mapper:
+    extra = set(spec) - {"template", "values"}
+    if extra:
+        raise ValueError(f"{where}: unknown keys {', '.join(sorted(extra))}")
+    text = spec["template"]
+    values = spec.get("values") or {}
+    if not isinstance(text, str) or not isinstance(values, dict):
+        raise ValueError(f"{where}: template must be a string and values a mapping")
+    used = set(_PLACEHOLDER.findall(text)) & set(values)
+    unknown = set(_PLACEHOLDER.findall(text)) - set(values)
+    if unknown:
+        raise ValueError(
+            f"{where}.template: {{{sorted(unknown)[0]}}} has no entry in values "
+            "(Liquid uses double braces and is left alone)"
+        )
+    fns = {k: compile_value(v, f"{where}.values.{k}", rule) for k, v in values.items() if k in used}
+
+    def render(e: Event) -> str:
+        got = {k: f(e) for k, f in fns.items()}
+
+        def sub(m: re.Match[str]) -> str:
+            v = got[m.group(1)]
+            if isinstance(v, bool):
+                return "true" if v else "false"
+            return v if isinstance(v, str) else json_text(v)
+
+        return _PLACEHOLDER.sub(sub, text)
+
+    return render
+
+
+def json_text(v: Any) -> str:
+    import orjson
+
+    return orjson.dumps(v).decode()
+
+
 def is_constant(spec: Any) -> bool:
     if isinstance(spec, str):
         return not is_reference(spec)
     if isinstance(spec, dict):
-        return "path" not in spec and all(is_constant(v) for v in spec.values())
+        return (
+            "path" not in spec
+            and "template" not in spec
+            and all(is_constant(v) for v in spec.values())
+        )
     if isinstance(spec, list):
         return all(is_constant(v) for v in spec)
     return True

@@ -6,9 +6,10 @@ Values inside rules are mapping specs (field references like ``$.order.id``, con
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class _Model(BaseModel):
@@ -122,7 +123,7 @@ class RuleSettings(_Model):
     """One rule: which events (topic + conditions) cause which Braze call."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    topic: str
+    topic: str = Field(description="Topic name, or a regular expression starting with ^")
     when: dict[str, Any] = Field(default_factory=dict, description="Conditions on event fields")
     action: ActionName
     campaign_id: str | None = None
@@ -160,6 +161,16 @@ class RuleSettings(_Model):
         "instead of sending them: run a new rule beside production first",
     )
     enabled: bool = True
+
+    @field_validator("topic")
+    @classmethod
+    def _topic(cls, v: str) -> str:
+        if v.startswith("^"):
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise ValueError(f"invalid topic pattern: {exc}") from exc
+        return v
 
     @model_validator(mode="after")
     def _shape(self) -> RuleSettings:

@@ -173,3 +173,41 @@ def test_properties_over_50kb_are_refused() -> None:
     r = compile_rules(s).for_topic("orders")[0]
     with pytest.raises(RuleError, match="50 KB"):
         r.build(event({"user": {"id": "u"}, "blob": "x" * 60_000}))
+
+
+def test_templates_leave_liquid_alone() -> None:
+    m = compile_object(
+        {
+            "msg": {
+                "template": "Order {id} ({n} items) for {{${first_name}}} {% if x %}!{% endif %}",
+                "values": {"id": "$.order.id", "n": "$.order.n"},
+            }
+        },
+        "tp",
+        "r",
+    )
+    out = m(event({"order": {"id": "o-7", "n": 3}}))
+    assert out == {"msg": "Order o-7 (3 items) for {{${first_name}}} {% if x %}!{% endif %}"}
+
+
+def test_template_with_undeclared_placeholder_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="has no entry in values"):
+        compile_object({"m": {"template": "Hi {name}", "values": {}}}, "tp", "r")
+
+
+def test_topic_patterns_select_rules() -> None:
+    s = settings([rule(topic="^orders\\..*"), rule(name="exact", topic="orders.eu")])
+    rs = compile_rules(s)
+    assert [r.name for r in rs.for_topic("orders.eu")] == ["r", "exact"]
+    assert [r.name for r in rs.for_topic("orders.us")] == ["r"]
+    assert rs.for_topic("payments") == ()
+
+
+def test_dedupe_window_drops_repeats_only_within_the_window() -> None:
+    s = settings([rule(dedupe={"key": "$.id", "window": "10m"})])
+    r = compile_rules(s).for_topic("orders")[0]
+    assert r.dedupe is not None
+    assert not r.dedupe.seen(event({"id": "e1"}))
+    assert r.dedupe.seen(event({"id": "e1"}))
+    assert not r.dedupe.seen(event({"id": "e2"}))
+    assert not r.dedupe.seen(event({}))  # no id: never a duplicate
