@@ -27,7 +27,7 @@ from bridge.pipeline import Pipeline
 from bridge.rules.engine import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
 from bridge.settings import KafkaSettings, Settings, load_settings
-from bridge.source import make_consumer, make_producer
+from bridge.source import CommitRelay, make_consumer, make_producer
 from bridge.state import StateStore
 
 log = logging.getLogger("bridge.app")
@@ -164,13 +164,14 @@ def build(
         loaded = state.load()
         log.info("state loaded", extra={"topic": settings.kafka.state_topic, "keys": loaded})
         ensure_send_ids(settings, state)
-    consumer = make_consumer(kafka or settings.kafka, metrics)
+    relay = CommitRelay()
+    consumer = make_consumer(kafka or settings.kafka, metrics, relay)
     dlq = DeadLetterWriter(make_producer(settings.kafka), settings.kafka.dead_letter_topic)
 
     def sender_factory(on_done: Callable[[Outcome | Control], None]) -> Sender:
         return Sender(settings.braze, settings.delivery, metrics, on_done)
 
-    return pipeline_cls(
+    pipeline = pipeline_cls(
         settings,
         rules,
         decoder_for,
@@ -182,6 +183,8 @@ def build(
         state,
         **extra,
     )
+    relay.target = pipeline.on_commit
+    return pipeline
 
 
 def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthServer | None]:

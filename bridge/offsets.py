@@ -51,6 +51,7 @@ class PartitionTracker:
     tickets: deque[Ticket] = field(default_factory=deque)
     position: int = -1  # next offset to commit (-1: nothing consumed yet)
     committed: int = -1  # last position handed to commit()
+    confirmed: int = -1  # last position Kafka acknowledged
     skipped_to: int = -1  # position after the newest skipped record seen behind open tickets
     revoked: bool = False
 

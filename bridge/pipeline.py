@@ -460,25 +460,67 @@ class Pipeline:
         self.commit(list(self.trackers.values()), asynchronous=not force)
 
     def commit(self, trackers: list[PartitionTracker], asynchronous: bool) -> None:
+        """Commit each tracker's position unless Kafka already confirmed it.
+
+        ``committed`` is what was last requested, ``confirmed`` what Kafka acknowledged; a
+        failed commit resets ``committed`` to ``confirmed`` so the next tick sends it again,
+        and a synchronous commit (drain, revoke) sends everything not yet confirmed.
+        """
         offsets = []
         for tr in trackers:
             pos = tr.advance()
-            if pos > tr.committed and pos >= 0:
+            if pos < 0:
+                continue
+            if pos > tr.committed or (not asynchronous and pos != tr.confirmed):
                 offsets.append(TopicPartition(tr.topic, tr.partition, pos))
                 tr.committed = pos
         if not offsets:
             return
-        try:
-            if asynchronous:
+        if asynchronous:
+            try:
                 self.consumer.commit(offsets=offsets, asynchronous=True)
-            else:
-                self.consumer.commit(offsets=offsets, asynchronous=False)
-            self.metrics.commits.labels("ok").inc()
+            except KafkaException as exc:
+                self._commit_failed(offsets, str(exc))
+            return
+        try:
+            result = self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
-            self.metrics.commits.labels("failed").inc()
-            log.warning("commit failed", extra={"error": str(exc)})
-            for tr in trackers:
-                tr.committed = -1 if tr.committed < 0 else tr.committed
+            self._commit_failed(offsets, str(exc))
+            return
+        self.on_commit(None, result or [])
+
+    def on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """librdkafka's commit callback (called on this thread, from consume/commit)."""
+        if err is not None:
+            self._commit_failed(partitions, str(err))
+            return
+        failed = [tp for tp in partitions if tp.error is not None]
+        if failed:
+            self._commit_failed(failed, str(failed[0].error))
+        ok = 0
+        for tp in partitions:
+            if tp.error is not None:
+                continue
+            tr = self.trackers.get((tp.topic, tp.partition))
+            if tr is None:
+                continue
+            # The broker keeps the last commit it processed. Commits retried after a broker
+            # outage can land after newer ones, so an older acknowledgement means the
+            # stored offset went back: record that and let the next tick commit again.
+            tr.confirmed = tp.offset
+            if tp.offset < tr.committed:
+                tr.committed = tp.offset
+            ok += 1
+        if ok:
+            self.metrics.commits.labels("ok").inc()
+
+    def _commit_failed(self, partitions: list[TopicPartition], error: str) -> None:
+        self.metrics.commits.labels("failed").inc()
+        log.warning("offset commit failed; will retry", extra={"error": error})
+        for tp in partitions:
+            tr = self.trackers.get((tp.topic, tp.partition))
+            if tr is not None:
+                tr.committed = tr.confirmed
 
     def _check_pressure(self, now: float) -> None:
         k = self.settings.kafka

@@ -26,7 +26,9 @@ def _common(k: KafkaSettings) -> dict[str, Any]:
 
 
 def consumer_config(
-    k: KafkaSettings, stats_cb: Callable[[str], None] | None = None
+    k: KafkaSettings,
+    stats_cb: Callable[[str], None] | None = None,
+    on_commit: Callable[[Any, list[Any]], None] | None = None,
 ) -> dict[str, Any]:
     conf = _common(k)
     conf.update(
@@ -47,12 +49,30 @@ def consumer_config(
     if stats_cb is not None:
         conf.setdefault("statistics.interval.ms", 10_000)
         conf["stats_cb"] = stats_cb
+    if on_commit is not None:
+        conf["on_commit"] = on_commit
     conf["error_cb"] = _error_cb
     return conf
 
 
+_CONSUMER_ONLY = (
+    "group.",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "partition.assignment.strategy",
+    "auto.offset.reset",
+    "fetch.",
+    "max.partition.fetch.bytes",
+    "isolation.level",
+    "queued.",
+    "check.crcs",
+    "client.rack",
+    "max.poll.interval.ms",
+)
+
+
 def producer_config(k: KafkaSettings) -> dict[str, Any]:
-    conf = _common(k)
+    conf = {key: v for key, v in _common(k).items() if not key.startswith(_CONSUMER_ONLY)}
     conf.update(
         {
             "enable.idempotence": True,
@@ -69,8 +89,21 @@ def _error_cb(err: Any) -> None:
     log.warning("kafka client error", extra={"error": str(err)})
 
 
-def make_consumer(k: KafkaSettings, metrics: Metrics) -> Consumer:
-    return Consumer(consumer_config(k, stats_callback(metrics)))
+class CommitRelay:
+    """Forwards librdkafka's commit callback to whoever owns the offsets (set later)."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[Any, list[Any]], None] | None = None
+
+    def __call__(self, err: Any, partitions: list[Any]) -> None:
+        if self.target is not None:
+            self.target(err, partitions)
+
+
+def make_consumer(
+    k: KafkaSettings, metrics: Metrics, on_commit: CommitRelay | None = None
+) -> Consumer:
+    return Consumer(consumer_config(k, stats_callback(metrics), on_commit))
 
 
 def make_producer(k: KafkaSettings) -> Producer:
