@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     prev.add_argument("--key", help="message key")
     prev.add_argument(
         "--header", action="append", default=[], metavar="NAME=VALUE", help="message header"
+    )
+    prev.add_argument(
+        "--schema",
+        help="Avro schema (.avsc) to encode a JSON event with, for confluent_avro topics "
+        "(avro topics use their configured schema)",
     )
 
     rp = sub.add_parser("replay", help="run dead letters through today's rules and delivery")
@@ -118,12 +124,49 @@ def cmd_check(config: str) -> int:
         unread = sorted({r.topic for r in rules.rules} - set(settings.kafka.topics))
         for t in unread:
             warnings.append(f"rules read topic {t!r}, which kafka.topics does not subscribe to")
+    for rs in settings.rules:
+        reason = _never_matches(rs.when)
+        if reason:
+            warnings.append(f"rule {rs.name!r} can never match: {reason}")
     for w in warnings:
         print(f"warning: {w}")
     return EXIT_OK
 
 
-def cmd_preview(config: str, topic: str, event: str, key: str | None, headers: list[str]) -> int:
+def _never_matches(when: object) -> str | None:
+    """Static checks for conditions that no event can satisfy."""
+    if not isinstance(when, dict):
+        return None
+    for key, spec in when.items():
+        if key in ("all", "any") and isinstance(spec, list):
+            subs = [_never_matches(x) for x in spec]
+            if key == "all" and any(subs):
+                return next(x for x in subs if x)
+            if key == "any" and spec and all(subs):
+                return subs[0]
+            continue
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("one_of") == []:
+            return f"{key}: one_of is empty"
+        if spec.get("exists") is False and set(spec) - {"exists", "not_equals", "not_one_of"}:
+            return f"{key}: exists: false together with a condition on its value"
+        lo = spec.get("gt", spec.get("gte"))
+        hi = spec.get("lt", spec.get("lte"))
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and lo >= hi:
+            if not (lo == hi and "gte" in spec and "lte" in spec):
+                return f"{key}: the lower bound {lo} is not below the upper bound {hi}"
+    return None
+
+
+def cmd_preview(
+    config: str,
+    topic: str,
+    event: str,
+    key: str | None,
+    headers: list[str],
+    schema: str | None = None,
+) -> int:
     from bridge.app import make_decoders
     from bridge.decode.factory import build_decoder
     from bridge.models import Record
@@ -145,13 +188,44 @@ def cmd_preview(config: str, topic: str, event: str, key: str | None, headers: l
             print(f"braze-bridge: --header {h!r}: expected NAME=VALUE", file=sys.stderr)
             return EXIT_CONFIG
         hdrs.append((name, value.encode()))
-    record = Record(topic, 0, 0, key.encode() if key else None, raw, tuple(hdrs), 0)
     decoder = decoders.get(topic) or build_decoder(
         settings.decoder_for(topic), registry, Path(config).parent
     )
+    fmt = settings.decoder_for(topic)
+    if fmt.format != "json" and raw.lstrip()[:1] in (b"{", b"["):
+        # A JSON event for an Avro topic: encode it with the schema, then decode it as the
+        # bridge would (so the event is also checked against the schema).
+        from bridge.decode.avro import AvroDecoder, load_schema_file
+
+        path = schema or (str(Path(config).parent / fmt.schema_path) if fmt.schema_path else None)
+        if path is None:
+            print(
+                "braze-bridge: this topic is confluent_avro: pass --schema F.avsc to preview "
+                "a JSON event",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        parsed = load_schema_file(Path(path))
+        try:
+            raw = _avro_encode(parsed, orjson.loads(raw))
+        except (ValueError, TypeError) as exc:
+            print(f"braze-bridge: the event does not match {path}: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        decoder = AvroDecoder(parsed)
+    record = Record(topic, 0, 0, key.encode() if key else None, raw, tuple(hdrs), 0)
     result = preview(record, rules, decoder)
     sys.stdout.write(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return EXIT_OK
+
+
+def _avro_encode(schema: Any, value: Any) -> bytes:
+    import io
+
+    import fastavro
+
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema, value)
+    return buf.getvalue()
 
 
 def cmd_test(directory: str, config: str | None) -> int:
@@ -180,7 +254,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return cmd_check(args.config)
         if args.command == "preview":
-            return cmd_preview(args.config, args.topic, args.event, args.key, args.header)
+            return cmd_preview(
+                args.config, args.topic, args.event, args.key, args.header, args.schema
+            )
         if args.command == "replay":
             from bridge.replay import ReplayFilter, parse_time
             from bridge.replay import run as run_replay

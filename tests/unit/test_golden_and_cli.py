@@ -150,3 +150,53 @@ def test_config_schema_validates_the_example_configs() -> None:
     assert schema["title"] == "braze-bridge configuration"
     assert set(schema["required"]) == {"kafka", "braze", "rules"}
     assert set(schema["properties"]) == set(Settings.model_fields)
+
+
+def test_preview_of_a_json_event_on_an_avro_topic_goes_through_the_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import orjson
+
+    cfg = yaml.safe_load(Path("config/example.yaml").read_text())
+    cfg["decoding"] = {
+        "orders": {"format": "avro", "schema": str(Path("schemas/order_event.avsc").resolve())}
+    }
+    cfg["rules"] = [r for r in cfg["rules"] if r["topic"] == "orders"][:1]
+    cfg["rules"][0]["trigger_properties"] = {"order_id": "$.order.id", "at": "$.occurred_at"}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    event = {
+        "type": "order.shipped",
+        "user": {"id": "u1", "email": "a@b.c"},
+        "order": {"id": "o1", "total": 3.5, "currency": "EUR"},
+        "occurred_at": 1_800_000_000_000,
+    }
+    (tmp_path / "e.json").write_bytes(orjson.dumps(event))
+    assert (
+        main(["preview", "-c", str(tmp_path / "c.yaml"), "-t", "orders", str(tmp_path / "e.json")])
+        == 0
+    )
+    out = orjson.loads(capsys.readouterr().out)
+    props = out["requests"][0]["body"]["recipients"][0]["trigger_properties"]
+    assert props["order_id"] == "o1" and props["at"].startswith("2027-01-15T08:00:00")
+    # an event that does not fit the schema is refused with the reason
+    (tmp_path / "bad.json").write_bytes(orjson.dumps({"type": 1}))
+    assert (
+        main(
+            ["preview", "-c", str(tmp_path / "c.yaml"), "-t", "orders", str(tmp_path / "bad.json")]
+        )
+        == 1
+    )
+    assert "does not match" in capsys.readouterr().err
+
+
+def test_check_warns_about_rules_that_can_never_match(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = yaml.safe_load(Path("config/example.yaml").read_text())
+    cfg["rules"][0]["when"] = {"type": "order.shipped", "$.order.total": {"gt": 10, "lt": 5}}
+    cfg["rules"][1]["when"] = {"any": [{"type": {"one_of": []}}]}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["check", "-c", str(tmp_path / "c.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "'order-shipped' can never match: $.order.total: the lower bound 10" in out
+    assert "'big-order-vip' can never match: type: one_of is empty" in out
