@@ -33,7 +33,7 @@ from bridge.decode.base import Decoder
 from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.errors import DecodeError, RuleError, SchemaRegistryUnavailable, SourceError
 from bridge.health import HealthState
-from bridge.metrics import Metrics
+from bridge.metrics import Metrics, Tally
 from bridge.models import Event, Record
 from bridge.offsets import InFlight, PartitionTracker, Ticket
 from bridge.rules.engine import CompiledRule, RuleSet
@@ -118,6 +118,7 @@ class Pipeline:
         self._breaker_until = 0.0
         self._registry_retry_at: dict[tuple[str, int], float] = {}
         self._consumed: dict[str, Any] = {}
+        self.tally = Tally()
         self._targets = {r.name: r.target for r in rules.rules}
         self.state = state
         self.schedules = (
@@ -167,6 +168,7 @@ class Pipeline:
         for b in self.batcher.due(now):
             self._send(b)
         self._drain_outcomes()
+        self.tally.flush()
         self.dlq.poll()
         if self.state is not None:
             self.state.poll()
@@ -209,7 +211,7 @@ class Pipeline:
         rules = self.rules.for_topic(topic)
         if not rules:
             tracker.skip(offset)
-            self.metrics.events_skipped.labels(topic, "no_rule").inc()
+            self.tally.add(self.metrics.events_skipped, topic, "no_rule")
             return
         hdrs = m.headers() or ()
         record = Record(
@@ -255,11 +257,11 @@ class Pipeline:
                 log.warning("condition failed", extra={"rule": rule.name, "error": repr(exc)})
                 continue
             if rule.dedupe is not None and rule.dedupe.seen(event):
-                self.metrics.events_skipped.labels(topic, "duplicate").inc()
+                self.tally.add(self.metrics.events_skipped, topic, "duplicate")
                 continue
             if ticket is None:
                 ticket = tracker.track(record, size, offset)
-            self.metrics.events_matched.labels(topic, rule.name).inc()
+            self.tally.add(self.metrics.events_matched, topic, rule.name)
             try:
                 shape, identity, item_payload = rule.build(event)
             except RuleError as exc:
@@ -289,7 +291,7 @@ class Pipeline:
                 self._send(full)
         if ticket is None:
             tracker.skip(offset)
-            self.metrics.events_skipped.labels(topic, "no_match").inc()
+            self.tally.add(self.metrics.events_skipped, topic, "no_match")
 
     def _wait_for_registry(self, tracker: PartitionTracker, offset: int, exc: Exception) -> None:
         tp = TopicPartition(tracker.topic, tracker.partition, offset)
@@ -362,9 +364,9 @@ class Pipeline:
                 continue
             if o.accepted:
                 for item in o.batch.items:
-                    self.metrics.recipients_sent.labels(
-                        item.rule, self._targets.get(item.rule, "")
-                    ).inc()
+                    self.tally.add(
+                        self.metrics.recipients_sent, item.rule, self._targets.get(item.rule, "")
+                    )
                     self.breaker.record(now, False)
                     if item.state_key is not None and self.schedules is not None:
                         self.schedules.on_final(item, True, o.response)
@@ -675,6 +677,7 @@ class Pipeline:
         deadline = time.monotonic() + deadline_s
         self._wait_final(list(self.trackers.values()), deadline)
         self._maybe_commit(time.monotonic(), force=True)
+        self.tally.flush()
         open_events = self.inflight.events
         if open_events:
             log.warning(

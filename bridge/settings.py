@@ -70,7 +70,7 @@ class KafkaSettings(_Model):
     poll_timeout_ms: int = Field(200, ge=1, le=5000, description="Longest single poll wait")
     consume_batch: int = Field(500, ge=1, le=100_000, description="Messages per consume call")
     max_events_in_flight: int = Field(
-        50_000, ge=100, description="Pause fetching above this many unfinished events"
+        10_000, ge=100, description="Pause fetching above this many unfinished events"
     )
     max_bytes_in_flight: int = Field(
         64 * 1024 * 1024, ge=1024 * 1024, description="Pause fetching above this many bytes"

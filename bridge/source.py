@@ -40,8 +40,12 @@ def consumer_config(
             "enable.partition.eof": False,
         }
     )
+    # librdkafka prefetches up to 64 MB per client by default; the bridge bounds what it
+    # holds itself (max_events_in_flight), so a smaller prefetch keeps RSS bounded.
+    conf.setdefault("queued.max.messages.kbytes", 16384)
     if k.group_protocol == "consumer":
-        conf["group.protocol"] = "consumer"
+        conf["group.protocol"] = "consumer"  # KIP-848: the broker assigns, incrementally
+        conf["max.poll.interval.ms"] = k.max_poll_interval_ms
     else:
         conf.setdefault("partition.assignment.strategy", "cooperative-sticky")
         conf["max.poll.interval.ms"] = k.max_poll_interval_ms

@@ -26,6 +26,8 @@ class PoolState:
     next_slot: float = 0.0  # epoch seconds
     in_flight: int = 0
     paced_s: float = 0.0
+    probing: bool = False
+    unpaced: bool = False  # the server sends no rate-limit headers: nothing to pace by
 
 
 class Pacer:
@@ -54,7 +56,16 @@ class Pacer:
         now = self.clock()
         if p.blocked_until > now:
             return p.blocked_until - now
-        if not self.enabled or p.limit is None or p.remaining is None or p.reset <= now:
+        if not self.enabled:
+            return 0.0
+        if p.unpaced and p.limit is None:
+            return 0.0
+        if p.limit is None or p.remaining is None or p.reset <= now:
+            # No numbers for the current window yet: one request at a time asks for them,
+            # so N replicas do not all burst at the start of a window.
+            if p.in_flight and p.probing:
+                return 0.02
+            p.probing = True
             return 0.0
         usable = p.remaining - self.reserve * p.limit - p.in_flight
         if usable < 1:
@@ -74,6 +85,10 @@ class Pacer:
         p = self.pool(name)
         p.in_flight = max(0, p.in_flight - 1)
         now = self.clock()
+        if headers is None or headers.get("x-ratelimit-limit") is None:
+            p.probing = False  # an error without numbers, or a server that sends none
+            if headers is not None and status is not None and status < 500:
+                p.unpaced = True
         if headers is not None:
             lim, rem, rst = (
                 headers.get("x-ratelimit-limit"),
@@ -81,17 +96,22 @@ class Pacer:
                 headers.get("x-ratelimit-reset"),
             )
             try:
-                if lim is not None:
-                    p.limit = int(float(lim))
-                if rem is not None:
-                    new_rem = int(float(rem))
-                    new_reset = float(rst) if rst is not None else p.reset
-                    # Responses arrive out of order: within one window keep the lowest.
-                    if new_reset > p.reset + 0.5 or p.remaining is None or new_rem < p.remaining:
-                        p.remaining = new_rem
-                    if new_reset > p.reset + 0.5:
-                        p.next_slot = 0.0
-                    p.reset = max(p.reset, new_reset)
+                new_reset = float(rst) if rst is not None else p.reset
+                if new_reset < p.reset - 0.5:
+                    pass  # a late answer from a window that is already over: stale numbers
+                else:
+                    if lim is not None:
+                        p.limit = int(float(lim))
+                    if rem is not None:
+                        new_rem = int(float(rem))
+                        fresh = new_reset > p.reset + 0.5
+                        # Answers arrive out of order: within one window keep the lowest.
+                        if fresh or p.remaining is None or new_rem < p.remaining:
+                            p.remaining = new_rem
+                        if fresh:
+                            p.next_slot = 0.0
+                            p.probing = False
+                        p.reset = max(p.reset, new_reset)
             except ValueError:
                 pass
         if status == 429:

@@ -248,3 +248,37 @@ def test_pacer_waits_for_reset_when_only_the_reserve_is_left() -> None:
         201,
     )
     assert p.delay("default") >= 30.0
+
+
+def test_pacer_ignores_late_answers_from_a_finished_window() -> None:
+    now = [100.0]
+    p = Pacer(reserve_fraction=0.1, clock=lambda: now[0])
+    hdr = {"x-ratelimit-limit": "200", "x-ratelimit-remaining": "20", "x-ratelimit-reset": "100"}
+    p.finished("default", hdr, 201)
+    new = {"x-ratelimit-limit": "200", "x-ratelimit-remaining": "199", "x-ratelimit-reset": "105"}
+    p.finished("default", new, 201)
+    p.finished("default", hdr, 201)  # late answer of the old window
+    assert p.pool("default").remaining == 199
+    assert p.delay("default") == 0.0
+
+
+def test_pacer_probes_one_request_at_a_time_until_numbers_arrive() -> None:
+    p = Pacer(clock=lambda: 0.0)
+    assert p.delay("default") == 0.0
+    p.started("default")
+    assert p.delay("default") > 0  # a second request waits for the first answer
+    p.finished(
+        "default",
+        {"x-ratelimit-limit": "100", "x-ratelimit-remaining": "99", "x-ratelimit-reset": "3600"},
+        201,
+    )
+    assert p.delay("default") == 0.0
+
+
+def test_pacer_does_not_throttle_a_server_without_rate_limit_headers() -> None:
+    p = Pacer(clock=lambda: 0.0)
+    p.delay("default")
+    p.started("default")
+    p.finished("default", {"content-type": "application/json"}, 201)
+    p.started("default")
+    assert p.delay("default") == 0.0
