@@ -116,10 +116,18 @@ class Sender:
                 max_connections=self.braze.max_in_flight,
                 max_keepalive_connections=self.braze.max_in_flight,
             ),
-            transport=self._transport,
+            transport=self._transport or self._default_transport(),
+            trust_env=self.braze.http_transport == "httpx",
         )
         self._ready.set()
         self._loop.run_forever()
+
+    def _default_transport(self) -> httpx.AsyncBaseTransport | None:
+        if self.braze.http_transport == "lean":
+            from bridge.deliver.transport import LeanTransport
+
+            return LeanTransport(max_idle=self.braze.max_in_flight)
+        return None
 
     def close(self) -> None:
         """Stop the loop (after the caller has waited for what it needed)."""

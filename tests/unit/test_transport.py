@@ -1,0 +1,156 @@
+"""The lean HTTP/1.1 transport under httpx: keep-alive, framing, timeouts, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bridge.deliver.transport import LeanTransport
+
+
+class RawServer:
+    """A tiny threaded TCP server answering each request with canned bytes."""
+
+    def __init__(self, replies: list[bytes], close_after: bool = False) -> None:
+        import socketserver
+
+        self.replies = replies
+        self.close_after = close_after
+        self.connections = 0
+        self.requests: list[bytes] = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                outer.connections += 1
+                while outer.replies:
+                    head = b""
+                    while not head.endswith(b"\r\n\r\n"):
+                        line = self.rfile.readline()
+                        if not line:
+                            return
+                        head += line
+                    length = 0
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            length = int(line.split(b":")[1])
+                    outer.requests.append(head + self.rfile.read(length))
+                    reply = outer.replies.pop(0)
+                    if reply == b"HANG":
+                        threading.Event().wait(1.5)
+                        return
+                    self.wfile.write(reply)
+                    self.wfile.flush()
+                    if outer.close_after:
+                        return
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def run() -> Iterator[object]:
+    loop = asyncio.new_event_loop()
+    yield loop.run_until_complete
+    loop.close()
+
+
+OK = b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 20\r\nx-ratelimit-remaining: 7\r\n\r\n{"message":"success"}'[
+    :-1
+]
+
+
+def fixed(body: bytes, status: str = "201 Created", extra: str = "") -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
+
+
+def test_keep_alive_headers_and_body(run) -> None:  # type: ignore[no-untyped-def]
+    srv = RawServer([fixed(b'{"a":1}', extra="X-RateLimit-Remaining: 7\r\n")] * 3)
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            transport=LeanTransport(),
+            base_url=f"http://127.0.0.1:{srv.port}",
+            headers={"Authorization": "Bearer k"},
+        ) as c:
+            return [await c.post("/x", content=b'{"n":%d}' % i) for i in range(3)]
+
+    try:
+        rs = run(go())
+    finally:
+        srv.stop()
+    assert [r.status_code for r in rs] == [201, 201, 201]
+    assert rs[0].json() == {"a": 1} and rs[0].headers["x-ratelimit-remaining"] == "7"
+    assert srv.connections == 1  # one kept-alive connection
+    assert b"Authorization: Bearer k" in srv.requests[0] and srv.requests[2].endswith(b'{"n":2}')
+
+
+def test_chunked_and_connection_close(run) -> None:  # type: ignore[no-untyped-def]
+    chunked = (
+        b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n:1}\r\n0\r\n\r\n'
+    )
+    close = b'HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n{"b":2}'
+    srv = RawServer([chunked, close], close_after=False)
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            transport=LeanTransport(), base_url=f"http://127.0.0.1:{srv.port}"
+        ) as c:
+            return [await c.post("/x", content=b"{}") for _ in range(2)]
+
+    try:
+        a, b = run(go())
+    finally:
+        srv.stop()
+    assert a.json() == {"a": 1} and b.json() == {"b": 2}
+
+
+def test_read_timeout_and_connect_error(run) -> None:  # type: ignore[no-untyped-def]
+    srv = RawServer([b"HANG"])
+
+    async def go() -> None:
+        async with httpx.AsyncClient(
+            transport=LeanTransport(), timeout=0.3, base_url=f"http://127.0.0.1:{srv.port}"
+        ) as c:
+            with pytest.raises(httpx.ReadTimeout):
+                await c.post("/x", content=b"{}")
+        async with httpx.AsyncClient(
+            transport=LeanTransport(), timeout=1, base_url="http://127.0.0.1:9"
+        ) as c:
+            with pytest.raises(httpx.ConnectError):
+                await c.post("/x", content=b"{}")
+
+    try:
+        run(go())
+    finally:
+        srv.stop()
+
+
+def test_stale_kept_alive_connection_is_retried_once(run) -> None:  # type: ignore[no-untyped-def]
+    srv = RawServer([fixed(b"{}"), fixed(b'{"second":true}')], close_after=True)
+
+    async def go() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            transport=LeanTransport(), base_url=f"http://127.0.0.1:{srv.port}"
+        ) as c:
+            first = await c.post("/x", content=b"{}")
+            await asyncio.sleep(0.1)  # the server has closed the kept-alive connection
+            return [first, await c.post("/x", content=b"{}")]
+
+    try:
+        a, b = run(go())
+    finally:
+        srv.stop()
+    assert a.status_code == 201 and b.json() == {"second": True}
+    assert srv.connections == 2
