@@ -66,11 +66,6 @@ def run() -> Iterator[object]:
     loop.close()
 
 
-OK = b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 20\r\nx-ratelimit-remaining: 7\r\n\r\n{"message":"success"}'[
-    :-1
-]
-
-
 def fixed(body: bytes, status: str = "201 Created", extra: str = "") -> bytes:
     return (f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{extra}\r\n").encode() + body
 
