@@ -42,6 +42,7 @@ import io
 import json
 import threading
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,100 @@ def to_jsonable(value: Any) -> Any:
     return str(value)
 
 
+_Conv = Callable[[Any], Any]
+_BUSY = object()
+
+
+def _b64(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return to_jsonable(value)
+
+
+def compile_converter(schema: Any, names: dict[str, Any] | None = None) -> _Conv | None:
+    """A converter that touches only the parts of a value that need it (bytes, fixed,
+    logical types), or None when fastavro's output is already JSON-like. Walking every
+    value with :func:`to_jsonable` costs as much as decoding it."""
+    names = {} if names is None else names
+    if isinstance(schema, str):
+        if schema == "bytes":
+            return _b64
+        if schema in names:
+            named = names[schema]
+            return to_jsonable if named is _BUSY else compile_converter(named, names)
+        return None
+    if isinstance(schema, list):
+        return to_jsonable if any(compile_converter(b, names) for b in schema) else None
+    if not isinstance(schema, dict):
+        return to_jsonable
+    if schema.get("logicalType"):
+        return to_jsonable
+    t = schema.get("type")
+    if t in ("record", "error"):
+        name = schema.get("name")
+        if isinstance(name, str):
+            names[name] = _BUSY
+        fields = []
+        for f in schema.get("fields", []):
+            conv = compile_converter(f["type"], names)
+            if conv is not None:
+                fields.append((f["name"], conv))
+        if isinstance(name, str):
+            names[name] = schema
+        if not fields:
+            return None
+
+        def record(v: Any) -> Any:
+            if not isinstance(v, dict):
+                return to_jsonable(v)
+            for n, conv in fields:
+                x = v.get(n)
+                if x is not None:
+                    v[n] = conv(x)
+            return v
+
+        return record
+    if t == "array":
+        item = compile_converter(schema.get("items"), names)
+        return None if item is None else (lambda v: [item(x) for x in v])
+    if t == "map":
+        val = compile_converter(schema.get("values"), names)
+        return None if val is None else (lambda v: {k: val(x) for k, x in v.items()})
+    if t in ("fixed", "bytes"):
+        if t == "fixed" and isinstance(schema.get("name"), str):
+            names[schema["name"]] = schema
+        return _b64
+    if t == "enum":
+        if isinstance(schema.get("name"), str):
+            names[schema["name"]] = schema
+        return None
+    if isinstance(t, dict | list | str) and t not in (
+        "null",
+        "boolean",
+        "int",
+        "long",
+        "float",
+        "double",
+        "string",
+    ):
+        return compile_converter(t, names)
+    return None
+
+
+_converters: dict[int, tuple[Any, _Conv | None]] = {}
+
+
+def _converter(schema: Any) -> _Conv | None:
+    hit = _converters.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    conv = compile_converter(schema)
+    if len(_converters) > 10_000:
+        _converters.clear()
+    _converters[id(schema)] = (schema, conv)
+    return conv
+
+
 def _read_body(
     body: bytes | memoryview, writer: ParsedSchema, reader: ParsedSchema | None, what: str
 ) -> Any:
@@ -121,7 +216,8 @@ def _read_body(
     remaining = len(body) - stream.tell()
     if remaining:
         raise DecodeError(f"{what}: {remaining} trailing byte(s) after the Avro body")
-    return to_jsonable(value)
+    conv = _converter(reader if reader is not None else writer)
+    return value if conv is None else conv(value)
 
 
 class AvroDecoder:
