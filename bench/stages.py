@@ -182,11 +182,14 @@ def pipeline_costs(values: list[bytes], fmt: str, matching: bool, sandbox_url: s
 
 
 def _post_all(url: str, reqs: list[tuple[str, bytes]], concurrency: int = 16) -> float:
-    """CPU seconds of this process to POST every request with an httpx AsyncClient."""
+    """CPU seconds of this process to POST every request with the bridge's httpx client
+    (httpx.AsyncClient over the bridge's lean transport, as bridge/deliver/sender.py uses)."""
     from bench.harness import API_KEY
+    from bridge.deliver.transport import LeanTransport
 
     async def run() -> float:
         async with httpx.AsyncClient(
+            transport=LeanTransport(max_idle=concurrency),
             base_url=url,
             headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
             limits=httpx.Limits(max_connections=concurrency),

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -27,6 +25,7 @@ from bridge.pipeline import Pipeline
 from bridge.rules.engine import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
 from bridge.settings import KafkaSettings, Settings, load_settings
+from bridge.signals import Signals
 from bridge.source import CommitRelay, make_consumer, make_producer
 from bridge.state import StateStore
 
@@ -211,28 +210,22 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
 
 
 def install_signals(pipeline: Pipeline, on_hup: Callable[[], None] | None = None) -> None:
-    """SIGTERM/SIGINT drain and exit; a second SIGINT kills at once; SIGHUP reloads rules."""
-    interrupted = {"n": 0}
-
-    def on_stop(signum: int, _frame: FrameType | None) -> None:
-        interrupted["n"] += 1
-        if interrupted["n"] > 1 and signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-        pipeline.stop()
-
-    signal.signal(signal.SIGTERM, on_stop)
-    signal.signal(signal.SIGINT, on_stop)
-    if on_hup is not None:
-        signal.signal(signal.SIGHUP, lambda *_: on_hup())
+    Signals.install().attach(pipeline, on_hup)
 
 
 def run(config_path: str) -> int:
     """``braze-bridge run``: returns the process exit status."""
     path = Path(config_path)
+    signals = Signals.install()
     settings, rules, metrics, health, server = setup(path)
+    if signals.stop_requested:
+        log.info("stopped during start-up")
+        if server:
+            server.stop()
+        return 0
     pipeline = build(path, settings, rules, metrics, health)
     reloader = Reloader(path, pipeline, metrics)
-    install_signals(pipeline, reloader.trigger)
+    signals.attach(pipeline, reloader.trigger)
     reloader.start()
     log.info(
         "braze-bridge started",

@@ -246,6 +246,10 @@ def cmd_test(directory: str, config: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command in ("run", "replay"):
+        from bridge.signals import Signals
+
+        Signals.install()  # before the slow imports: an early SIGTERM still exits 0
     try:
         if args.command == "run":
             from bridge.app import run

@@ -29,6 +29,7 @@ from bridge.deadletter import PREFIX, REPLAY_COUNT
 from bridge.errors import ConfigError
 from bridge.models import Record
 from bridge.pipeline import Pipeline
+from bridge.signals import Signals
 
 log = logging.getLogger("bridge.replay")
 
@@ -187,6 +188,7 @@ class ReplayPipeline(Pipeline):
 
 def run(config: str, filt: ReplayFilter, group: str | None, follow: bool) -> int:
     path = Path(config)
+    signals = Signals.install()
     settings, rules, metrics, health, server = app.setup(path)
     kafka = settings.kafka.model_copy(
         update={"group_id": group or f"{settings.kafka.group_id}.replay"}
@@ -204,7 +206,7 @@ def run(config: str, filt: ReplayFilter, group: str | None, follow: bool) -> int
     )
     assert isinstance(pipeline, ReplayPipeline)  # noqa: S101
     pipeline.capture_ends()
-    app.install_signals(pipeline)
+    signals.attach(pipeline)
     t0 = time.monotonic()
     try:
         pipeline.run()

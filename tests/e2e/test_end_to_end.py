@@ -281,3 +281,40 @@ def test_sigterm_mid_run_then_restart_loses_nothing(kafka_bootstrap: str, tmp_pa
     duplicates = got - expected
     assert sum(duplicates.values()) == 0, f"{sum(duplicates.values())} duplicates"
     assert "drained" in first.log()
+
+
+def test_kip848_consumer_protocol_with_two_replicas(kafka_bootstrap: str, tmp_path: Path) -> None:
+    orders, carts, dlq = unique("orders"), unique("carts"), unique("dlq")
+    create_topics(kafka_bootstrap, {orders: 4, carts: 1, dlq: 1})
+    sandbox = Sandbox()
+    group = unique("grp")
+    msgs, expected, _, _ = make_events(orders, carts, 3000, 200, seed=11)
+    cfg = config(kafka_bootstrap, sandbox, group, orders, carts, dlq)
+    cfg["kafka"]["group_protocol"] = "consumer"
+    cfg["observability"]["port"] = 0
+    a = Bridge(tmp_path, cfg, name="a").start()
+    b = Bridge(tmp_path, cfg, name="b").start()
+    try:
+        produce(kafka_bootstrap, msgs)
+        assert wait_committed(kafka_bootstrap, group, [orders, carts], 120), a.log()[-2000:]
+        got, _ = delivered(sandbox)
+    finally:
+        assert a.stop() == 0 and b.stop() == 0
+        sandbox.stop()
+    assert not expected - got, "lost recipients"
+    assert "partitions assigned" in a.log() and "partitions assigned" in b.log()
+
+
+def test_sigterm_during_start_up_exits_0(kafka_bootstrap: str, tmp_path: Path) -> None:
+    orders, carts, dlq = unique("orders"), unique("carts"), unique("dlq")
+    create_topics(kafka_bootstrap, {orders: 1, carts: 1, dlq: 1})
+    sandbox = Sandbox()
+    try:
+        cfg = config(kafka_bootstrap, sandbox, unique("grp"), orders, carts, dlq)
+        for delay in (0.3, 1.0):
+            bridge = Bridge(tmp_path, cfg, name=f"early{delay}").start()
+            time.sleep(delay)
+            bridge.terminate()
+            assert bridge.wait(30) == 0, bridge.log()[-2000:]
+    finally:
+        sandbox.stop()

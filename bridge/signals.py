@@ -1,0 +1,56 @@
+"""Process signals, installed before anything slow happens (imports, connecting to Kafka)."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from types import FrameType
+from typing import Protocol
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+class Signals:
+    """SIGTERM/SIGINT drain and exit (a second SIGINT kills at once); SIGHUP reloads rules.
+
+    Installed before start-up, so a stop requested while the bridge is still connecting is
+    honoured (exit 0) instead of killing the process.
+    """
+
+    _current: Signals | None = None
+
+    @classmethod
+    def install(cls) -> Signals:
+        """The process's handlers, installed once (as early as possible: cli.main)."""
+        if cls._current is None:
+            cls._current = cls()
+        return cls._current
+
+    def __init__(self) -> None:
+        self.stop_requested = False
+        self.pipeline: Stoppable | None = None
+        self.on_hup: Callable[[], None] | None = None
+        self._n = 0
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._hup)
+
+    def _stop(self, signum: int, _frame: FrameType | None) -> None:
+        self._n += 1
+        if self._n > 1 and signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        self.stop_requested = True
+        if self.pipeline is not None:
+            self.pipeline.stop()
+
+    def _hup(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.on_hup is not None:
+            self.on_hup()
+
+    def attach(self, pipeline: Stoppable, on_hup: Callable[[], None] | None = None) -> None:
+        self.pipeline = pipeline
+        self.on_hup = on_hup
+        if self.stop_requested:
+            pipeline.stop()
