@@ -295,6 +295,11 @@ def test_kip848_consumer_protocol_with_two_replicas(kafka_bootstrap: str, tmp_pa
     a = Bridge(tmp_path, cfg, name="a").start()
     b = Bridge(tmp_path, cfg, name="b").start()
     try:
+        deadline = time.monotonic() + 60  # the broker (KIP-848) splits the partitions
+        while time.monotonic() < deadline and not all(
+            "partitions assigned" in x.log() for x in (a, b)
+        ):
+            time.sleep(0.3)
         produce(kafka_bootstrap, msgs)
         assert wait_committed(kafka_bootstrap, group, [orders, carts], 120), a.log()[-2000:]
         got, _ = delivered(sandbox)
