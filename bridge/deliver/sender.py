@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import orjson
 
+from bridge.actions.common import BODY_LIMIT
 from bridge.batch import Batch
 from bridge.deliver.classify import Classified, Verdict, classify, status_class
 from bridge.deliver.pacing import Pacer
@@ -182,6 +183,26 @@ class Sender:
         pool = batch.shape.pool
         retry = self.delivery.retry
         payload = orjson.dumps(batch.body())
+        if len(payload) > BODY_LIMIT:
+            # Braze refuses bodies over 4 MB: split, or dead-letter a lone item (never sent).
+            if len(batch) > 1:
+                self._split(batch, attempts, first_failure)
+            else:
+                now = time.time()
+                self._finish(
+                    Outcome(
+                        batch,
+                        False,
+                        None,
+                        "too_large",
+                        f"request body is {len(payload)} bytes; Braze allows at most 4 MB",
+                        "",
+                        attempts,
+                        now,
+                        now,
+                    )
+                )
+            return
         last: tuple[int | None, Classified, str] | None = None
         while True:
             # While halted, wait; one request at a time probes after the probe interval.
@@ -252,17 +273,7 @@ class Sender:
                     and status in (400, 413)
                     and not _request_level(classified.message)
                 ):
-                    mid = len(batch) // 2
-                    for half_items in (batch.items[:mid], batch.items[mid:]):
-                        half = Batch(batch.shape, batch.created)
-                        half.items = half_items
-                        with self._lock:
-                            self._in_flight += 1
-                        self.metrics.requests_in_flight.inc()
-                        self._loop.create_task(self._deliver(half, attempts, first_failure))
-                    with self._lock:
-                        self._in_flight -= 1
-                    self.metrics.requests_in_flight.dec()
+                    self._split(batch, attempts, first_failure)
                     return
                 self._finish(
                     Outcome(
@@ -302,6 +313,20 @@ class Sender:
             await asyncio.sleep(random.uniform(0, cap) / 1000.0)
         # unreachable
         del last
+
+    def _split(self, batch: Batch, attempts: int, first_failure: float) -> None:
+        """Replace a batch in flight by its two halves."""
+        mid = len(batch) // 2
+        for half_items in (batch.items[:mid], batch.items[mid:]):
+            half = Batch(batch.shape, batch.created)
+            half.items = half_items
+            with self._lock:
+                self._in_flight += 1
+            self.metrics.requests_in_flight.inc()
+            self._loop.create_task(self._deliver(half, attempts, first_failure))
+        with self._lock:
+            self._in_flight -= 1
+        self.metrics.requests_in_flight.dec()
 
     async def _attempt(
         self, endpoint: str, pool: str, payload: bytes

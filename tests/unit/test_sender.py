@@ -282,3 +282,30 @@ def test_pacer_does_not_throttle_a_server_without_rate_limit_headers() -> None:
     p.finished("default", {"content-type": "application/json"}, 201)
     p.started("default")
     assert p.delay("default") == 0.0
+
+
+def test_bodies_over_4mb_are_split_and_a_lone_oversized_item_is_never_sent() -> None:
+    sizes: list[int] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        sizes.append(len(req.content))
+        return httpx.Response(201, json={"message": "success"})
+
+    s, q, _ = make_sender(handler)
+    big = batch([f"u{i}" for i in range(4)])
+    for item in big.items:
+        item.payload = {**item.payload, "attributes": {"bio": "x" * 1_500_000}}
+    lone = batch(["huge"])
+    lone.items[0].payload = {**lone.items[0].payload, "attributes": {"bio": "y" * 5_000_000}}
+    try:
+        s.submit(big)
+        s.submit(lone)
+        got: list[Outcome] = []
+        while sum(len(o.batch) for o in got) < 5:
+            got.extend(outcomes(q, 1))
+    finally:
+        s.close()
+    assert all(n <= 4 * 1024 * 1024 for n in sizes) and len(sizes) >= 2
+    rejected = [o for o in got if not o.accepted]
+    assert [o.reason for o in rejected] == ["too_large"]
+    assert rejected[0].batch.items[0].identity == "huge" and rejected[0].status is None
