@@ -206,7 +206,7 @@ class Pipeline:
         if tracker is None or tracker.revoked:
             return  # not ours (any more); the new owner will read it
         offset = m.offset() or 0
-        if (topic, partition) in self._registry_retry_at:
+        if self._registry_retry_at and (topic, partition) in self._registry_retry_at:
             return  # partition waits for the schema registry; it was rewound
         rules = self.rules.for_topic(topic)
         if not rules:
