@@ -253,8 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "run":
             from bridge.app import run
+            from bridge.signals import Signals
 
-            return run(args.config)
+            try:
+                return run(args.config)
+            finally:
+                Signals.exiting()
         if args.command == "check":
             return cmd_check(args.config)
         if args.command == "preview":
@@ -272,7 +276,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 parse_time(args.until, "--until") if args.until else None,
                 args.max_replays,
             )
-            return run_replay(args.config, filt, args.group, args.follow)
+            try:
+                return run_replay(args.config, filt, args.group, args.follow)
+            finally:
+                from bridge.signals import Signals
+
+                Signals.exiting()
         if args.command == "schedules":
             from bridge.schedules_cli import collect, render
 

@@ -49,6 +49,12 @@ class Signals:
         if self.on_hup is not None:
             self.on_hup()
 
+    @staticmethod
+    def exiting() -> None:
+        """The process is on its way out: a late SIGTERM (e.g. a supervisor repeating it
+        while the drain finishes) must not turn exit 0 into death by signal."""
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     def attach(self, pipeline: Stoppable, on_hup: Callable[[], None] | None = None) -> None:
         self.pipeline = pipeline
         self.on_hup = on_hup

@@ -323,3 +323,30 @@ def test_sigterm_during_start_up_exits_0(kafka_bootstrap: str, tmp_path: Path) -
             assert bridge.wait(30) == 0, bridge.log()[-2000:]
     finally:
         sandbox.stop()
+
+
+def test_repeated_sigterm_during_a_long_drain_still_exits_0(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    orders, carts, dlq = unique("orders"), unique("carts"), unique("dlq")
+    create_topics(kafka_bootstrap, {orders: 2, carts: 1, dlq: 1})
+    # Every request hangs: the drain waits for its deadline while we keep sending SIGTERM.
+    sandbox = Sandbox("--faults", json.dumps({"hang_rate": 1.0, "hang_s": 30}))
+    try:
+        msgs, _, _, _ = make_events(orders, carts, 500, 0, seed=5)
+        produce(kafka_bootstrap, msgs)
+        cfg = config(kafka_bootstrap, sandbox, unique("grp"), orders, carts, dlq)
+        cfg["shutdown"] = {"drain_deadline_s": 2}
+        bridge = Bridge(tmp_path, cfg).start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not sandbox.requests():
+            time.sleep(0.2)
+        t0 = time.monotonic()
+        while bridge.proc is not None and bridge.proc.poll() is None:
+            bridge.terminate()
+            time.sleep(0.05)
+            assert time.monotonic() - t0 < 30
+        assert bridge.wait(5) == 0, bridge.log()[-2000:]
+        assert "drain deadline reached" in bridge.log()
+    finally:
+        sandbox.stop()
