@@ -22,12 +22,19 @@ from typing import Any
 import httpx
 import orjson
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 REPO = Path(__file__).resolve().parents[1]
-STATE = REPO / ".local" / "demo"
+STATE = Path(os.environ.get("BRIDGE_DEMO_STATE", REPO / ".local" / "demo"))
 KEY = "demo-" + os.urandom(6).hex()
+
+
+def rel(p: Path) -> str:
+    try:
+        return str(p.relative_to(REPO))
+    except ValueError:
+        return str(p)
 
 
 def say(msg: str) -> None:
@@ -64,19 +71,26 @@ def ensure_topics(bootstrap: str, topics: dict[str, int]) -> None:
 
 
 def positions(bootstrap: str, group: str, topics: list[str]) -> tuple[int, int]:
+    """(committed, end) summed over the topics; (0, -1) while the broker is still settling."""
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     try:
-        done = end = 0
-        for t in topics:
-            parts = c.list_topics(t, timeout=10).topics[t].partitions
-            tps = [TopicPartition(t, p) for p in parts]
-            for tp in c.committed(tps, timeout=10):
-                done += max(tp.offset, 0)
-            for tp in tps:
-                end += c.get_watermark_offsets(tp, timeout=10)[1]
-        return done, end
+        return _positions(c, topics)
+    except KafkaException:  # e.g. NOT_COORDINATOR right after the broker started
+        return 0, -1
     finally:
         c.close()
+
+
+def _positions(c: Consumer, topics: list[str]) -> tuple[int, int]:
+    done = end = 0
+    for t in topics:
+        parts = c.list_topics(t, timeout=10).topics[t].partitions
+        tps = [TopicPartition(t, p) for p in parts]
+        for tp in c.committed(tps, timeout=10):
+            done += max(tp.offset, 0)
+        for tp in tps:
+            end += c.get_watermark_offsets(tp, timeout=10)[1]
+    return done, end
 
 
 def main() -> int:
@@ -92,37 +106,40 @@ def main() -> int:
     topics = {p.stem: 3 for p in events}
     ensure_topics(bootstrap, {**topics, "braze-bridge.dlq": 1})
 
-    say("starting the Braze sandbox (braze-bridge sandbox)")
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "bridge", "sandbox", "--port", "0", "--api-key", KEY],
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-    )
-    if sandbox.stdout is None:
-        raise SystemExit("sandbox did not start")
-    url = sandbox.stdout.readline().strip().rsplit(" ", 1)[-1]
-    print(f"    {url}")
-
-    cfg = yaml.safe_load((REPO / "config" / "example.yaml").read_text())
-    group = "braze-bridge-demo-" + os.urandom(3).hex()
-    cfg["kafka"].update({"bootstrap_servers": bootstrap, "group_id": group})
-    cfg["braze"]["rest_endpoint"] = url
-    metrics_port = free_port()
-    cfg["observability"] = {"port": metrics_port, "host": "127.0.0.1", "log_format": "text"}
-    cfg_path = STATE / "config.yaml"
-    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-    say(f"starting the bridge: braze-bridge run --config {cfg_path.relative_to(REPO)}")
-    log_path = STATE / "bridge.log"
-    with open(log_path, "wb") as log:
-        bridge = subprocess.Popen(
-            [sys.executable, "-m", "bridge", "run", "--config", str(cfg_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPO,
-            env={**os.environ, "BRAZE_API_KEY": KEY},
-        )
+    sandbox: subprocess.Popen[str] | None = None
+    bridge: subprocess.Popen[bytes] | None = None
+    rc = 1
     try:
+        say("starting the Braze sandbox (braze-bridge sandbox)")
+        sandbox = subprocess.Popen(
+            [sys.executable, "-m", "bridge", "sandbox", "--port", "0", "--api-key", KEY],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=REPO,
+        )
+        if sandbox.stdout is None:
+            raise SystemExit("sandbox did not start")
+        url = sandbox.stdout.readline().strip().rsplit(" ", 1)[-1]
+        print(f"    {url}")
+
+        cfg = yaml.safe_load((REPO / "config" / "example.yaml").read_text())
+        group = "braze-bridge-demo-" + os.urandom(3).hex()
+        cfg["kafka"].update({"bootstrap_servers": bootstrap, "group_id": group})
+        cfg["braze"]["rest_endpoint"] = url
+        metrics_port = free_port()
+        cfg["observability"] = {"port": metrics_port, "host": "127.0.0.1", "log_format": "text"}
+        cfg_path = STATE / "config.yaml"
+        cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        say(f"starting the bridge: braze-bridge run --config {rel(cfg_path)}")
+        log_path = STATE / "bridge.log"
+        with open(log_path, "wb") as log:
+            bridge = subprocess.Popen(
+                [sys.executable, "-m", "bridge", "run", "--config", str(cfg_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=REPO,
+                env={**os.environ, "BRAZE_API_KEY": KEY},
+            )
         say("producing sample events from config/events/")
         p = Producer({"bootstrap.servers": bootstrap})
         n = 0
@@ -138,7 +155,7 @@ def main() -> int:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             done, end = positions(bootstrap, group, list(topics))
-            if end and done >= end:
+            if end > 0 and done >= end:
                 break
             if bridge.poll() is not None:
                 print(log_path.read_text()[-3000:])
@@ -190,16 +207,20 @@ def main() -> int:
                 ("bridge_events_", "bridge_recipients_sent_total", "bridge_requests_total")
             ):
                 print("  " + line)
-        print(f"\n  bridge log: {log_path.relative_to(REPO)}")
+        print(f"\n  bridge log: {rel(log_path)}")
     finally:
-        bridge.send_signal(signal.SIGTERM)
-        rc = bridge.wait(60)
+        if bridge is not None:
+            bridge.send_signal(signal.SIGTERM)
+            rc = bridge.wait(60)
         say(
             f"bridge stopped (exit {rc}); stopping the sandbox"
             + ("" if args.keep else " and Kafka")
         )
-        sandbox.send_signal(signal.SIGTERM)
-        sandbox.wait(10)
+        if sandbox is not None:
+            sandbox.send_signal(signal.SIGTERM)
+            sandbox.wait(10)
+            if sandbox.stdout is not None:
+                sandbox.stdout.close()
         if not args.keep:
             lk.stop(STATE / "kafka")
     return 0 if rc == 0 else 1
