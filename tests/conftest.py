@@ -76,6 +76,19 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         subprocess.run([sys.executable, script, "stop", *args], capture_output=True, text=True)
 
 
+@pytest.fixture(autouse=True)
+def _stop_leftover_processes() -> Iterator[None]:
+    """A test that fails half-way must not leave its sandbox or bridge running."""
+    yield
+    from tests.support.procs import LIVE
+
+    for proc in list(LIVE):
+        try:
+            proc.stop()
+        except Exception:  # noqa: BLE001, S110 - best effort clean-up
+            pass
+
+
 _skipped: list[str] = []
 
 

@@ -33,10 +33,14 @@ def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
     raise RuntimeError(f"process gave no output line (exit {proc.poll()})")
 
 
+LIVE: list[Any] = []  # sandboxes and bridges still running; stopped after each test
+
+
 class Sandbox:
     """``braze-bridge sandbox`` in a subprocess."""
 
     def __init__(self, *args: str, api_key: str = API_KEY) -> None:
+        LIVE.append(self)
         self.api_key = api_key
         cmd = [
             sys.executable,
@@ -77,7 +81,11 @@ class Sandbox:
         self.http.delete("/_sandbox/faults").raise_for_status()
 
     def stop(self) -> str:
+        if self in LIVE:
+            LIVE.remove(self)
         self.http.close()
+        if self.proc.stdout is None or self.proc.stdout.closed:
+            return ""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -119,6 +127,7 @@ class Bridge:
         self.port = int(config.get("observability", {}).get("port", 0))
 
     def start(self) -> Bridge:
+        LIVE.append(self)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "bridge", "run", "--config", str(self.path)],
@@ -160,6 +169,8 @@ class Bridge:
         return rc
 
     def stop(self, timeout: float = 60) -> int:
+        if self in LIVE:
+            LIVE.remove(self)
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
                 self._log.close()
