@@ -209,10 +209,6 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
     return settings, rules, metrics, health, server
 
 
-def install_signals(pipeline: Pipeline, on_hup: Callable[[], None] | None = None) -> None:
-    Signals.install().attach(pipeline, on_hup)
-
-
 def run(config_path: str) -> int:
     """``braze-bridge run``: returns the process exit status."""
     path = Path(config_path)

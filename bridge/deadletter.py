@@ -26,9 +26,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Producer
 
 from bridge.models import Record
+from bridge.source import produce_until_acked
 
 log = logging.getLogger("bridge.deadletter")
 
@@ -94,53 +95,26 @@ class DeadLetterWriter:
     def send(
         self, record: Record, headers: list[tuple[str, bytes]], on_ack: Callable[[], None]
     ) -> None:
-        self.pending += 1
-
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is None:
-                self.pending -= 1
-                on_ack()
-                return
-            log.warning(
-                "dead-letter write failed, retrying",
-                extra={"error": str(err), "topic": self.topic},
-            )
-            self.pending -= 1
-            self.send(record, headers, on_ack)
-
-        while True:
-            try:
-                self.producer.produce(
-                    self.topic,
-                    value=record.value,
-                    key=record.key,
-                    headers=list(headers),
-                    on_delivery=delivered,
-                )
-                return
-            except BufferError:
-                self.producer.poll(0.1)
+        self.produce_raw(self.topic, record.key, record.value, on_ack, headers)
 
     def produce_raw(
-        self, topic: str, key: bytes | None, value: bytes, on_ack: Callable[[], None]
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        on_ack: Callable[[], None],
+        headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Write any record with the dead-letter producer (shadow requests)."""
+        """Write any record with the dead-letter producer (also shadow requests)."""
         self.pending += 1
 
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
+        def acked() -> None:
             self.pending -= 1
-            if err is not None:
-                log.warning("write failed, retrying", extra={"topic": topic, "error": str(err)})
-                self.produce_raw(topic, key, value, on_ack)
-                return
             on_ack()
 
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, on_delivery=delivered)
-                return
-            except BufferError:
-                self.producer.poll(0.1)
+        produce_until_acked(
+            self.producer, topic, key=key, value=value, on_ack=acked, headers=headers
+        )
 
     def poll(self) -> None:
         self.producer.poll(0)

@@ -82,9 +82,6 @@ class PartitionTracker:
             self.position = self.skipped_to
         return self.position
 
-    def open_count(self) -> int:
-        return sum(1 for t in self.tickets if t.pending)
-
 
 @dataclass(slots=True)
 class InFlight:

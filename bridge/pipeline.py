@@ -386,7 +386,6 @@ class Pipeline:
                         attempts=o.attempts,
                         first_failure=o.first_failure,
                         last_failure=o.last_failure,
-                        counted=True,
                     )
                     item.ticket.done()
 
@@ -414,7 +413,6 @@ class Pipeline:
         attempts: int = 0,
         first_failure: float = 0.0,
         last_failure: float = 0.0,
-        counted: bool = False,
     ) -> None:
         """Write a dead letter for ``ticket``'s record; the ticket stays open until acked."""
         record = ticket.record

@@ -18,7 +18,6 @@ import logging
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from bridge.deadletter import PREFIX, REPLAY_COUNT
 from bridge.errors import ConfigError
 from bridge.models import Record
 from bridge.pipeline import Pipeline
+from bridge.rules.times import to_datetime
 from bridge.signals import Signals
 
 log = logging.getLogger("bridge.replay")
@@ -44,15 +44,11 @@ class ReplayFilter:
 
 
 def parse_time(text: str, flag: str) -> int:
+    """An ISO-8601 time (naive = UTC) as epoch millis."""
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return int(to_datetime(text).timestamp() * 1000)
     except ValueError as exc:
         raise ConfigError(f"{flag}: {text!r} is not an ISO-8601 time") from exc
-    if dt.tzinfo is None:
-        from datetime import UTC
-
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1000)
 
 
 class ReplayPipeline(Pipeline):

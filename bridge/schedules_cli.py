@@ -7,36 +7,30 @@ the dashboard). Right: the schedules the bridge created and still tracks in its 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bridge.deliver.client import sync_client
 from bridge.errors import BridgeError, ConfigError
+from bridge.rules.times import to_datetime
 from bridge.settings import load_settings
 from bridge.state import StateStore
 
 
 def _until(text: str) -> str:
     try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return to_datetime(text).isoformat()
     except ValueError as exc:
         raise ConfigError(f"--until: {text!r} is not an ISO-8601 date or time") from exc
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return dt.isoformat()
 
 
 def collect(config: str, until: str) -> dict[str, Any]:
     settings = load_settings(Path(config))
     end = _until(until)
     b = settings.braze
-    with httpx.Client(
-        base_url=b.rest_endpoint,
-        headers={"Authorization": f"Bearer {b.api_key.get_secret_value()}"},
-        timeout=httpx.Timeout(b.request_timeout_s, connect=b.connect_timeout_s),
-    ) as client:
+    with sync_client(b) as client:
         try:
             r = client.get("/messages/scheduled_broadcasts", params={"end_time": end})
         except httpx.HTTPError as exc:

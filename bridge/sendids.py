@@ -12,6 +12,7 @@ import time
 
 import httpx
 
+from bridge.deliver.client import sync_client
 from bridge.errors import ConfigError
 from bridge.settings import Settings
 from bridge.state import StateStore
@@ -38,12 +39,7 @@ def ensure_send_ids(
         return 0
     b = settings.braze
     created = 0
-    with httpx.Client(
-        base_url=b.rest_endpoint,
-        headers={"Authorization": f"Bearer {b.api_key.get_secret_value()}"},
-        timeout=httpx.Timeout(b.request_timeout_s, connect=b.connect_timeout_s),
-        transport=transport,
-    ) as client:
+    with sync_client(b, transport) as client:
         for i, campaign, send_id in todo:
             for attempt in range(5):
                 try:

@@ -137,3 +137,33 @@ def stats_callback(metrics: Metrics) -> Callable[[str], None]:
                     metrics.consumer_lag.labels(tname, pid).set(lag)
 
     return cb
+
+
+def produce_until_acked(
+    producer: Producer,
+    topic: str,
+    *,
+    key: bytes | None,
+    value: bytes | None,
+    on_ack: Callable[[], None],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Produce one record and call ``on_ack`` once Kafka acknowledged it; a failed delivery
+    is logged and produced again (dead letters and state must not be dropped)."""
+
+    def delivered(err: Any, _msg: Any) -> None:
+        if err is not None:
+            log.warning("kafka write failed, retrying", extra={"topic": topic, "error": str(err)})
+            produce_until_acked(
+                producer, topic, key=key, value=value, on_ack=on_ack, headers=headers
+            )
+            return
+        on_ack()
+
+    hdrs: list[tuple[str, str | bytes | None]] | None = None if headers is None else list(headers)
+    while True:
+        try:
+            producer.produce(topic, key=key, value=value, headers=hdrs, on_delivery=delivered)
+            return
+        except BufferError:  # local queue full: serve delivery reports, then try again
+            producer.poll(0.1)

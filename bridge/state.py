@@ -32,6 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from bridge.errors import SourceError
 from bridge.settings import KafkaSettings
+from bridge.source import produce_until_acked
 
 log = logging.getLogger("bridge.state")
 
@@ -160,24 +161,14 @@ class StateStore:
             self._data[key] = value
         self.pending += 1
 
-        def delivered(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                log.warning("state write failed, retrying", extra={"key": key, "error": str(err)})
-                self.pending -= 1
-                self.put(key, value, on_ack)
-                return
+        def acked() -> None:
             self.pending -= 1
             if on_ack is not None:
                 on_ack()
 
-        while True:
-            try:
-                self._producer.produce(
-                    self.topic, key=key.encode(), value=orjson.dumps(value), on_delivery=delivered
-                )
-                return
-            except BufferError:
-                self._producer.poll(0.1)
+        produce_until_acked(
+            self._producer, self.topic, key=key.encode(), value=orjson.dumps(value), on_ack=acked
+        )
 
     def poll(self) -> None:
         self._producer.poll(0)

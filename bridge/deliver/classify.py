@@ -51,7 +51,7 @@ def classify(
 ) -> Classified:
     msg = _text(body)
     if overrides and status in overrides:
-        return Classified(Verdict(_override(overrides[status])), f"override_{status}", msg)
+        return Classified(Verdict(overrides[status]), f"override_{status}", msg)
     if 200 <= status < 300:
         if isinstance(body, dict) and body.get("notice"):
             v = Verdict.ACCEPT if on_notice == "accept" else Verdict.REJECT
@@ -72,12 +72,6 @@ def classify(
     if status == 404:
         return Classified(Verdict.REJECT, "not_found", msg)
     return Classified(Verdict.REJECT, "bad_request", msg)
-
-
-def _override(outcome: str) -> str:
-    return {"accept": "accept", "dead_letter": "dead_letter", "retry": "retry", "halt": "halt"}[
-        outcome
-    ]
 
 
 def status_class(status: int | None) -> str:

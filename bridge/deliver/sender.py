@@ -24,6 +24,7 @@ import orjson
 from bridge.actions.common import BODY_LIMIT
 from bridge.batch import Batch
 from bridge.deliver.classify import Classified, Verdict, classify, status_class
+from bridge.deliver.client import braze_headers, braze_timeout
 from bridge.deliver.pacing import Pacer
 from bridge.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
@@ -99,19 +100,10 @@ class Sender:
         self._unhalted = asyncio.Event()
         self._unhalted.set()
         self._probe = asyncio.Lock()
-        timeout = httpx.Timeout(
-            connect=self.braze.connect_timeout_s,
-            read=self.braze.request_timeout_s,
-            write=self.braze.request_timeout_s,
-            pool=None,
-        )
+        timeout = braze_timeout(self.braze)
         self._client = httpx.AsyncClient(
             base_url=self.braze.rest_endpoint,
-            headers={
-                "Authorization": f"Bearer {self.braze.api_key.get_secret_value()}",
-                "Content-Type": "application/json",
-                "User-Agent": "braze-kafka-bridge/0.1",
-            },
+            headers=braze_headers(self.braze),
             timeout=timeout,
             limits=httpx.Limits(
                 max_connections=self.braze.max_in_flight,
@@ -203,7 +195,6 @@ class Sender:
                     )
                 )
             return
-        last: tuple[int | None, Classified, str] | None = None
         while True:
             # While halted, wait; one request at a time probes after the probe interval.
             probing = False
@@ -262,7 +253,6 @@ class Sender:
             if not first_failure:
                 first_failure = now
             text = _truncate(body)
-            last = (status, classified, text)
             if v is Verdict.HALT:
                 self._halt(classified, status)
                 continue
@@ -311,8 +301,6 @@ class Sender:
                 return
             cap = min(retry.max_backoff_ms, retry.initial_backoff_ms * (2 ** min(attempts, 20)))
             await asyncio.sleep(random.uniform(0, cap) / 1000.0)
-        # unreachable
-        del last
 
     def _split(self, batch: Batch, attempts: int, first_failure: float) -> None:
         """Replace a batch in flight by its two halves."""

@@ -38,7 +38,11 @@ def rule(**kw: Any) -> dict[str, Any]:
     ],
 )
 def test_paths(path: str, value: Any, expected: Any) -> None:
-    assert compile_path(path)(event(value)) == expected or expected is MISSING
+    got = compile_path(path)(event(value))
+    if expected is MISSING:
+        assert got is MISSING
+    else:
+        assert got == expected and type(got) is type(expected)
 
 
 def test_metadata_paths() -> None:
