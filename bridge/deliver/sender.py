@@ -26,6 +26,7 @@ from bridge.batch import Batch
 from bridge.deliver.classify import Classified, Verdict, classify, status_class
 from bridge.deliver.client import braze_headers, braze_timeout
 from bridge.deliver.pacing import Pacer
+from bridge.deliver.transport import LeanPoster, LeanResponse
 from bridge.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
 
@@ -84,7 +85,8 @@ class Sender:
         self._in_flight = 0
         self._lock = threading.Lock()
         self.halted: str | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx.AsyncClient | None = None  # http_transport: httpx (or a test's)
+        self._poster: LeanPoster | None = None  # http_transport: lean
         self._sem: asyncio.Semaphore | None = None
         self._unhalted: asyncio.Event | None = None
         self._probe: asyncio.Lock | None = None
@@ -101,26 +103,29 @@ class Sender:
         self._unhalted.set()
         self._probe = asyncio.Lock()
         timeout = braze_timeout(self.braze)
-        self._client = httpx.AsyncClient(
-            base_url=self.braze.rest_endpoint,
-            headers=braze_headers(self.braze),
-            timeout=timeout,
-            limits=httpx.Limits(
-                max_connections=self.braze.max_in_flight,
-                max_keepalive_connections=self.braze.max_in_flight,
-            ),
-            transport=self._transport or self._default_transport(),
-            trust_env=self.braze.http_transport == "httpx",
-        )
+        if self._transport is None and self.braze.http_transport == "lean":
+            from bridge.deliver.transport import LeanPoster, LeanTransport
+
+            self._poster = LeanPoster(
+                self.braze.rest_endpoint,
+                braze_headers(self.braze),
+                timeout,
+                LeanTransport(max_idle=self.braze.max_in_flight),
+            )
+        else:
+            self._client = httpx.AsyncClient(
+                base_url=self.braze.rest_endpoint,
+                headers=braze_headers(self.braze),
+                timeout=timeout,
+                limits=httpx.Limits(
+                    max_connections=self.braze.max_in_flight,
+                    max_keepalive_connections=self.braze.max_in_flight,
+                ),
+                transport=self._transport,
+                trust_env=self.braze.http_transport == "httpx",
+            )
         self._ready.set()
         self._loop.run_forever()
-
-    def _default_transport(self) -> httpx.AsyncBaseTransport | None:
-        if self.braze.http_transport == "lean":
-            from bridge.deliver.transport import LeanTransport
-
-            return LeanTransport(max_idle=self.braze.max_in_flight)
-        return None
 
     def close(self) -> None:
         """Stop the loop (after the caller has waited for what it needed)."""
@@ -135,6 +140,8 @@ class Sender:
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._client is not None:
                 await self._client.aclose()
+            if self._poster is not None:
+                await self._poster.aclose()
 
         fut = asyncio.run_coroutine_threadsafe(_shutdown(), self._loop)
         try:
@@ -319,7 +326,7 @@ class Sender:
     async def _attempt(
         self, endpoint: str, pool: str, payload: bytes
     ) -> tuple[int | None, Any, Any, Classified, float | None]:
-        if self._sem is None or self._client is None:
+        if self._sem is None or (self._client is None and self._poster is None):
             raise RuntimeError("sender not started")
         async with self._sem:
             waited = 0.0
@@ -333,7 +340,11 @@ class Sender:
             self.pacer.started(pool)
             t0 = time.perf_counter()
             try:
-                resp = await self._client.post(endpoint, content=payload)
+                resp: httpx.Response | LeanResponse
+                if self._poster is not None:
+                    resp = await self._poster.post(endpoint, payload)
+                else:
+                    resp = await self._client.post(endpoint, content=payload)  # type: ignore[union-attr]
             except httpx.TimeoutException as exc:
                 self.pacer.finished(pool, None, None)
                 return (

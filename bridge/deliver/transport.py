@@ -1,4 +1,4 @@
-"""A lean HTTP/1.1 keep-alive transport for the httpx client.
+"""A lean HTTP/1.1 keep-alive transport: for the httpx client, or on its own.
 
 The bridge sends many small JSON POSTs to one host. httpx's default transport (httpcore +
 h11) spends milliseconds of CPU per request in pure-Python protocol handling; this transport
@@ -7,6 +7,12 @@ connect/read/write timeouts mapped to httpx's exceptions -- at a fraction of the
 keeps httpx's client API (headers, auth, timeouts, MockTransport in tests) for everything
 else. It only supports what the bridge needs: bodies with Content-Length, responses with
 Content-Length, chunked encoding or connection close; no proxies, no HTTP/2.
+
+The sender's hot path skips the httpx client layer too: :class:`LeanPoster` sends a JSON POST
+with a request head prepared once per endpoint (headers, auth, timeouts as the httpx client
+would send them) and returns a :class:`LeanResponse`. Profiling the match path showed the
+client layer (request and response objects, URL merging, auth and redirect handling) cost
+as much CPU as the HTTP exchange itself.
 """
 
 from __future__ import annotations
@@ -19,7 +25,24 @@ from typing import Any
 import httpx
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_Key = tuple[str, str, int]
+_Raw = tuple[int, list[tuple[bytes, bytes]], bytes, bool]
 _MAX_HEAD = 64 * 1024
+
+
+class LeanResponse:
+    """What the sender reads of a response: status, headers (lower-case names), body."""
+
+    __slots__ = ("content", "headers", "status_code")
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], content: bytes) -> None:
+        self.status_code = status
+        self.headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in headers}
+        self.content = content
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
 
 
 class LeanTransport(httpx.AsyncBaseTransport):
@@ -57,7 +80,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
         scheme = url.scheme
         host = url.host
         port = url.port or (443 if scheme == "https" else 80)
-        key = (scheme, host, port)
         t: dict[str, Any] = request.extensions.get("timeout", {})
         body = request.content if request.stream is not None else b""
         if not isinstance(body, bytes):
@@ -69,26 +91,29 @@ class LeanTransport(httpx.AsyncBaseTransport):
         if body and "content-length" not in request.headers:
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        status, headers, content, _ = await self.exchange(
+            (scheme, host, port), head + body, request.method, t
+        )
+        return httpx.Response(status, headers=headers, content=content, request=request)
+
+    async def exchange(self, key: _Key, data: bytes, method: str, t: dict[str, Any]) -> _Raw:
+        """Send ``data`` (a whole request) on a pooled connection to ``key``; read the answer."""
+        scheme, host, port = key
         idle = self._idle[key]
         reused = bool(idle)
         conn = idle.pop() if idle else await self._open(scheme, host, port, t.get("connect"))
         try:
-            return await self._exchange(conn, key, head + body, request, t)
+            return await self._exchange(conn, key, data, method, t)
         except (httpx.ReadError, httpx.RemoteProtocolError):
             if not reused:
                 raise
             # A kept-alive connection the server had closed: try once on a fresh one.
             conn = await self._open(scheme, host, port, t.get("connect"))
-            return await self._exchange(conn, key, head + body, request, t)
+            return await self._exchange(conn, key, data, method, t)
 
     async def _exchange(
-        self,
-        conn: _Conn,
-        key: tuple[str, str, int],
-        data: bytes,
-        request: httpx.Request,
-        t: dict[str, Any],
-    ) -> httpx.Response:
+        self, conn: _Conn, key: _Key, data: bytes, method: str, t: dict[str, Any]
+    ) -> _Raw:
         reader, writer = conn
         ok = False
         try:
@@ -100,17 +125,15 @@ class LeanTransport(httpx.AsyncBaseTransport):
             except OSError as exc:
                 raise httpx.WriteError(str(exc)) from exc
             try:
-                status, headers, content, keep = await asyncio.wait_for(
-                    self._read_response(reader, request.method), t.get("read")
-                )
+                raw = await asyncio.wait_for(self._read_response(reader, method), t.get("read"))
             except TimeoutError as exc:
                 raise httpx.ReadTimeout("read timed out") from exc
             except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
                 raise httpx.ReadError(f"connection lost: {exc!r}") from exc
             except (ValueError, asyncio.LimitOverrunError) as exc:
                 raise httpx.RemoteProtocolError(f"bad response: {exc}") from exc
-            ok = keep
-            return httpx.Response(status, headers=headers, content=content, request=request)
+            ok = raw[3]
+            return raw
         finally:
             if ok and len(self._idle[key]) < self._max_idle:
                 self._idle[key].append(conn)
@@ -166,3 +189,51 @@ class LeanTransport(httpx.AsyncBaseTransport):
             for _r, w in conns:
                 w.close()
         self._idle.clear()
+
+
+class LeanPoster:
+    """JSON POSTs to one base URL over a :class:`LeanTransport`, without httpx's client
+    layer. Sends what ``httpx.AsyncClient(base_url, headers, timeout)`` would send."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        timeout: httpx.Timeout,
+        transport: LeanTransport,
+    ) -> None:
+        base = httpx.URL(base_url)
+        self._key: _Key = (
+            base.scheme,
+            base.host,
+            base.port or (443 if base.scheme == "https" else 80),
+        )
+        self._prefix = base.raw_path.decode("ascii").rstrip("/")
+        host = base.host if base.port is None else f"{base.host}:{base.port}"
+        fixed = {"Host": host, "Accept": "*/*", "Accept-Encoding": "identity", **headers}
+        self._fixed = "".join(f"{k}: {v}\r\n" for k, v in fixed.items())
+        for k, v in fixed.items():
+            if "\r" in k + v or "\n" in k + v:
+                raise ValueError(f"header {k!r} contains a line break")
+        self._timeouts = {
+            "connect": timeout.connect,
+            "read": timeout.read,
+            "write": timeout.write,
+        }
+        self._heads: dict[str, str] = {}
+        self.transport = transport
+
+    async def post(self, path: str, body: bytes) -> LeanResponse:
+        head = self._heads.get(path)
+        if head is None:
+            head = f"POST {self._prefix}{path} HTTP/1.1\r\n{self._fixed}"
+            if len(self._heads) < 1000:
+                self._heads[path] = head
+        data = f"{head}Content-Length: {len(body)}\r\n\r\n".encode("latin-1") + body
+        status, headers, content, _ = await self.transport.exchange(
+            self._key, data, "POST", self._timeouts
+        )
+        return LeanResponse(status, headers, content)
+
+    async def aclose(self) -> None:
+        await self.transport.aclose()

@@ -84,6 +84,11 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
         if not isinstance(arg, list):
             raise ValueError(f"{where}.{op}: needs a list")
         options = list(arg)
+        if options and all(type(o) is str for o in options):  # the common case: a set lookup
+            strings = frozenset(options)
+            if op == "one_of":
+                return lambda v: type(v) is str and v in strings
+            return lambda v: v is not MISSING and not (type(v) is str and v in strings)
         if op == "one_of":
             return lambda v: any(same(v, o) for o in options)
         return lambda v: v is not MISSING and not any(same(v, o) for o in options)

@@ -63,6 +63,11 @@ def test_conditions_keep_json_types() -> None:
 def test_operators() -> None:
     assert compile_when({"t": {"one_of": ["a", "b"]}})(event({"t": "b"}))
     assert not compile_when({"t": {"one_of": ["a", "b"]}})(event({"t": "c"}))
+    assert not compile_when({"t": {"one_of": ["1", "b"]}})(event({"t": 1}))  # types kept apart
+    assert not compile_when({"t": {"not_one_of": ["a", "b"]}})(event({"t": "a"}))
+    assert compile_when({"t": {"not_one_of": ["a", "b"]}})(event({"t": 1}))
+    assert not compile_when({"t": {"not_one_of": ["a"]}})(event({}))  # missing: no match
+    assert compile_when({"t": {"one_of": [1, "b"]}})(event({"t": 1.0}))  # 1 == 1.0
     assert compile_when({"u": {"exists": True}})(event({"u": 0}))
     assert not compile_when({"u": {"exists": True}})(event({"u": None}))
     assert compile_when({"u": {"exists": False}})(event({}))

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bridge.deliver.transport import LeanTransport
+from bridge.deliver.transport import LeanPoster, LeanResponse, LeanTransport
 
 
 class RawServer:
@@ -149,3 +149,77 @@ def test_stale_kept_alive_connection_is_retried_once(run) -> None:  # type: igno
         srv.stop()
     assert a.status_code == 201 and b.json() == {"second": True}
     assert srv.connections == 2
+
+
+def _poster(port: int, base_path: str = "", timeout: float = 5) -> LeanPoster:
+    return LeanPoster(
+        f"http://127.0.0.1:{port}{base_path}",
+        {"Authorization": "Bearer k", "Content-Type": "application/json"},
+        httpx.Timeout(timeout),
+        LeanTransport(),
+    )
+
+
+def test_poster_sends_what_the_httpx_client_sends(run) -> None:  # type: ignore[no-untyped-def]
+    """The sender's direct path: same request line, headers and body as httpx.AsyncClient."""
+    srv = RawServer([fixed(b'{"a":1}', extra="X-RateLimit-Remaining: 7\r\n")] * 3)
+
+    async def go() -> list[LeanResponse]:
+        p = _poster(srv.port, "/api/")
+        try:
+            return [await p.post("/campaigns/trigger/send", b'{"n":%d}' % i) for i in range(3)]
+        finally:
+            await p.aclose()
+
+    try:
+        rs = run(go())
+    finally:
+        srv.stop()
+    assert [r.status_code for r in rs] == [201, 201, 201]
+    assert rs[0].content == b'{"a":1}' and rs[0].headers["x-ratelimit-remaining"] == "7"
+    assert srv.connections == 1
+    head, _, body = srv.requests[2].partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[0] == b"POST /api/campaigns/trigger/send HTTP/1.1"
+    assert set(lines[1:]) >= {
+        f"Host: 127.0.0.1:{srv.port}".encode(),
+        b"Authorization: Bearer k",
+        b"Content-Type: application/json",
+        b"Content-Length: 7",
+    }
+    assert body == b'{"n":2}'
+
+
+def test_poster_timeouts_errors_and_stale_connections(run) -> None:  # type: ignore[no-untyped-def]
+    hang = RawServer([b"HANG"])
+    stale = RawServer([fixed(b"{}"), fixed(b'{"second":true}')], close_after=True)
+
+    async def go() -> LeanResponse:
+        with pytest.raises(httpx.ReadTimeout):
+            await _poster(hang.port, timeout=0.3).post("/x", b"{}")
+        with pytest.raises(httpx.ConnectError):
+            await _poster(9).post("/x", b"{}")
+        p = _poster(stale.port)
+        try:
+            await p.post("/x", b"{}")
+            await asyncio.sleep(0.1)  # the server has closed the kept-alive connection
+            return await p.post("/x", b"{}")
+        finally:
+            await p.aclose()
+
+    try:
+        second = run(go())
+    finally:
+        hang.stop()
+        stale.stop()
+    assert second.status_code == 201 and second.content == b'{"second":true}'
+
+
+def test_poster_refuses_header_injection() -> None:
+    with pytest.raises(ValueError, match="'Authorization' contains a line break"):
+        LeanPoster(
+            "http://127.0.0.1:1",
+            {"Authorization": "Bearer k\r\nX-Evil: 1"},
+            httpx.Timeout(1),
+            LeanTransport(),
+        )
