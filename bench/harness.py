@@ -468,14 +468,18 @@ class Sampler:
         return self.samples
 
 
-def steady_rate(samples: Sequence[Sample], key: str, total: float) -> tuple[float, float]:
-    """(rate, seconds) between the first sample with ``key`` > 0 and the first reaching total.
+def steady_window(
+    samples: Sequence[Sample], key: str, total: float
+) -> tuple[float, float, float] | None:
+    """(start, end, value at start) of the steady phase: from the first sample with ``key`` >
+    0 to the moment it reaches ``total``.
 
     Interpolates both ends linearly inside their sampling interval, so short runs are not
     biased by the sampling period.
     """
     pts = [(s.t, s.values[key]) for s in samples if key in s.values]
     start = end = None
+    start_v = 0.0
     for (t_a, v_a), (t_b, v_b) in zip(pts, pts[1:], strict=False):
         if start is None and v_b > 0:
             # the first progress happened somewhere in (t_a, t_b]; use the midpoint
@@ -486,8 +490,26 @@ def steady_rate(samples: Sequence[Sample], key: str, total: float) -> tuple[floa
             end = t_a + frac * (t_b - t_a)
             break
     if start is None or end is None or end <= start:
+        return None
+    return start, end, start_v
+
+
+def steady_rate(samples: Sequence[Sample], key: str, total: float) -> tuple[float, float]:
+    """(rate, seconds) of the steady phase (see :func:`steady_window`)."""
+    w = steady_window(samples, key, total)
+    if w is None:
         return 0.0, 0.0
+    start, end, start_v = w
     return (total - start_v) / (end - start), end - start
+
+
+def value_at(samples: Sequence[Sample], key: str, t: float) -> float | None:
+    """``key`` at time ``t``, interpolated linearly between the samples around it."""
+    pts = [(s.t, s.values[key]) for s in samples if key in s.values]
+    for (t_a, v_a), (t_b, v_b) in zip(pts, pts[1:], strict=False):
+        if t_a <= t <= t_b:
+            return v_a + (v_b - v_a) * ((t - t_a) / (t_b - t_a) if t_b > t_a else 1.0)
+    return None
 
 
 def wait_until(pred: Any, timeout: float, interval: float = 0.1, what: str = "condition") -> float:

@@ -61,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             msgs = c.consume(a.batch, 0.5)
             if msgs and first is None:
                 first = time.monotonic()
+                cpu0 = time.process_time()  # CPU of the steady phase, as for the bridge
             for m in msgs:
                 if m.error() is None:
                     decode(m.value())

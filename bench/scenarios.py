@@ -31,7 +31,9 @@ from bench.harness import (
     produce_values,
     run_json_subprocess,
     steady_rate,
+    steady_window,
     unique,
+    value_at,
     wait_until,
 )
 
@@ -121,8 +123,18 @@ def _batch_hist(metrics: dict[str, float]) -> dict[str, float]:
     return dict(sorted(out.items(), key=lambda kv: float(kv[0])))
 
 
-def _cpu_cores(samples: list[Sample], idx: int = 0) -> float:
-    pts = [(s.t, s.values[f"cpu_s_{idx}"]) for s in samples if f"cpu_s_{idx}" in s.values]
+def _cpu_cores(
+    samples: list[Sample], idx: int = 0, key: str | None = None, total: float = 0
+) -> float:
+    """Cores the bridge process used: over the steady phase of ``key`` when given (start-up
+    and the idle tail would dilute it), else over all samples."""
+    cpu = f"cpu_s_{idx}"
+    w = steady_window(samples, key, total) if key else None
+    if w is not None:
+        a, b = value_at(samples, cpu, w[0]), value_at(samples, cpu, w[1])
+        if a is not None and b is not None and w[1] > w[0]:
+            return (b - a) / (w[1] - w[0])
+    pts = [(s.t, s.values[cpu]) for s in samples if cpu in s.values]
     if len(pts) < 2 or pts[-1][0] <= pts[0][0]:
         return 0.0
     return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
@@ -220,7 +232,7 @@ def filter_path(ctx: Ctx, fmt: str = "json") -> dict[str, Any]:
     cmd += ["--n", str(total), "--format", fmt, "--schema-file", str(ev.SCHEMA_PATH)]
     base = run_json_subprocess(cmd, 900)
     ratio = rate / base["rate"] if base["rate"] else 0.0
-    cores = _cpu_cores(samples)
+    cores = _cpu_cores(samples, key="bridge_events_consumed_total", total=total)
     result = {
         "scenario": name,
         "title": f"Filter path ({fmt}): {total:,} events, none match 3 rules",
@@ -284,7 +296,7 @@ def match_path(ctx: Ctx, fmt: str = "json") -> dict[str, Any]:
     if naive["non_2xx"]:
         raise BenchError(f"{name}: the naive baseline got {naive['non_2xx']} non-2xx answers")
     rate, secs = steady_rate(samples, "sb_recipients", want)
-    cores = _cpu_cores(samples)
+    cores = _cpu_cores(samples, key="sb_recipients", total=want)
     naive_rate = naive["recipients"] / naive["seconds"] if naive["seconds"] else 0.0
     requests = r["final"].get("bridge_requests_total", 0)
     hist = _batch_hist(r["final"])

@@ -55,16 +55,17 @@ class CircuitBreaker:
         self.finals = 0
         self.dead = 0
 
-    def record(self, now: float, dead: bool) -> None:
+    def record(self, now: float, dead: bool, n: int = 1) -> None:
+        """``n`` events became final (``dead``: dead-lettered) at ``now``."""
         sec = float(int(now))
         if not self._buckets or self._buckets[-1][0] != sec:
             self._buckets.append([sec, 0, 0])
         b = self._buckets[-1]
-        b[1] += 1
-        self.finals += 1
+        b[1] += n
+        self.finals += n
         if dead:
-            b[2] += 1
-            self.dead += 1
+            b[2] += n
+            self.dead += n
         limit = now - self.window_s
         while self._buckets and self._buckets[0][0] < limit:
             old = self._buckets.popleft()
@@ -363,11 +364,11 @@ class Pipeline:
                 self._control(o)
                 continue
             if o.accepted:
+                self.breaker.record(now, False, len(o.batch.items))
                 for item in o.batch.items:
                     self.tally.add(
                         self.metrics.recipients_sent, item.rule, self._targets.get(item.rule, "")
                     )
-                    self.breaker.record(now, False)
                     if item.state_key is not None and self.schedules is not None:
                         self.schedules.on_final(item, True, o.response)
                     item.ticket.done()
