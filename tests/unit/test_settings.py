@@ -105,3 +105,18 @@ def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
 def test_example_config_is_valid() -> None:
     s = load_settings(Path("config/example.yaml"), environ={"BRAZE_API_KEY": "k"})
     assert len(s.rules) >= 3
+
+
+def test_consumer_defaults_bound_prefetch_and_fetch_backoff_but_users_win(tmp_path: Path) -> None:
+    from bridge.source import consumer_config
+
+    s = load_settings(write(tmp_path, GOOD), environ={"BRAZE_API_KEY": "k"})
+    conf = consumer_config(s.kafka)
+    assert conf["queued.max.messages.kbytes"] == 16384
+    assert conf["fetch.queue.backoff.ms"] == 50  # librdkafka's 1 s idled the bridge on resume
+    mine = GOOD.replace(
+        'kafka: {bootstrap_servers: "127.0.0.1:9092"}',
+        'kafka: {bootstrap_servers: "127.0.0.1:9092", properties: {fetch.queue.backoff.ms: 200}}',
+    )
+    s = load_settings(write(tmp_path, mine), environ={"BRAZE_API_KEY": "k"})
+    assert consumer_config(s.kafka)["fetch.queue.backoff.ms"] == 200
