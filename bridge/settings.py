@@ -65,7 +65,9 @@ class KafkaSettings(_Model):
     properties: dict[str, PropertyValue] = Field(
         default_factory=dict,
         description="Any librdkafka property, passed through to consumer and producer "
-        "(security.protocol, sasl.*, ssl.*). Secret values must be ${ENV}/${file:} refs.",
+        "(security.protocol, sasl.*, ssl.*). Secret values must be ${ENV}/${file:} refs. "
+        "Consumer defaults the bridge sets unless given here: queued.max.messages.kbytes "
+        "8192, fetch.queue.backoff.ms 50.",
     )
     poll_timeout_ms: int = Field(200, ge=1, le=5000, description="Longest single poll wait")
     consume_batch: int = Field(500, ge=1, le=100_000, description="Messages per consume call")

@@ -41,11 +41,13 @@ def consumer_config(
         }
     )
     # librdkafka prefetches up to 64 MB per client by default; the bridge bounds what it
-    # holds itself (max_events_in_flight), so a smaller prefetch keeps RSS bounded.
-    conf.setdefault("queued.max.messages.kbytes", 16384)
-    # When that queue is full librdkafka postpones the next fetch by fetch.queue.backoff.ms
-    # (1 s by default), and pausing for back-pressure empties the queue: with the default
-    # the bridge sat idle for up to a second after every resume (seen in the match benchmark).
+    # holds itself (max_events_in_flight), so a small prefetch keeps RSS bounded. When that
+    # queue is full librdkafka postpones the next fetch by fetch.queue.backoff.ms (1 s by
+    # default) and pausing for back-pressure empties it: with the default the bridge sat
+    # idle for up to a second after every resume (seen in the match benchmark). librdkafka's
+    # docs advise a lower backoff with low queue thresholds; refetching sooner keeps the
+    # queue fuller on average, so the threshold is halved to hold the memory target.
+    conf.setdefault("queued.max.messages.kbytes", 8192)
     conf.setdefault("fetch.queue.backoff.ms", 50)
     if k.group_protocol == "consumer":
         conf["group.protocol"] = "consumer"  # KIP-848: the broker assigns, incrementally

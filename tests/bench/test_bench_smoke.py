@@ -22,6 +22,17 @@ def test_steady_rate_never_reached() -> None:
     assert steady_rate(samples, "n", 1000) == (0.0, 0.0)
 
 
+def test_cpu_is_measured_over_the_steady_phase_only() -> None:
+    """Start-up and the idle tail must not dilute the cores (and so CPU per event)."""
+    from bench.scenarios import _cpu_cores
+
+    pts = [(0, 0, 0.0), (1, 0, 0.5), (2, 100, 1.5), (3, 300, 2.5), (4, 400, 3.5), (9, 400, 3.6)]
+    samples = [Sample(t, {"n": n, "cpu_s_0": c}) for t, n, c in pts]
+    # steady phase 1.5 .. 4.0 s: CPU 1.0 -> 3.5 = 1 core; over all samples it would be 0.4
+    assert _cpu_cores(samples, key="n", total=400) == pytest.approx(1.0)
+    assert _cpu_cores(samples) == pytest.approx(0.4)
+
+
 def test_classify_innermost_stage_wins() -> None:
     stack = (
         "run (bridge/pipeline.py:140);_handle (bridge/pipeline.py:200);"

@@ -112,7 +112,7 @@ def test_consumer_defaults_bound_prefetch_and_fetch_backoff_but_users_win(tmp_pa
 
     s = load_settings(write(tmp_path, GOOD), environ={"BRAZE_API_KEY": "k"})
     conf = consumer_config(s.kafka)
-    assert conf["queued.max.messages.kbytes"] == 16384
+    assert conf["queued.max.messages.kbytes"] == 8192
     assert conf["fetch.queue.backoff.ms"] == 50  # librdkafka's 1 s idled the bridge on resume
     mine = GOOD.replace(
         'kafka: {bootstrap_servers: "127.0.0.1:9092"}',
