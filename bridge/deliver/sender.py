@@ -343,8 +343,10 @@ class Sender:
                 resp: httpx.Response | LeanResponse
                 if self._poster is not None:
                     resp = await self._poster.post(endpoint, payload)
+                elif self._client is not None:
+                    resp = await self._client.post(endpoint, content=payload)
                 else:
-                    resp = await self._client.post(endpoint, content=payload)  # type: ignore[union-attr]
+                    raise RuntimeError("sender not started")
             except httpx.TimeoutException as exc:
                 self.pacer.finished(pool, None, None)
                 return (
