@@ -9,12 +9,10 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import selectors
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,6 +26,8 @@ import httpx
 import yaml
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+
+from bridge.sandbox.process import SandboxProcess
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -202,70 +202,14 @@ def cpu_s(pid: int) -> float:
         return 0.0
 
 
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sel.select(timeout=0.2):
-            line = proc.stdout.readline()
-            if line:
-                return line.strip()
-        if proc.poll() is not None:
-            break
-    raise BenchError(f"process gave no output line (exit {proc.poll()})")
-
-
-class Sandbox:
+class Sandbox(SandboxProcess):
     """``python -m bridge sandbox`` as a real process."""
 
     def __init__(self, *args: str) -> None:
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [PY, "-m", "bridge", "sandbox", "--host", "127.0.0.1", "--port", "0"]
-            + ["--api-key", API_KEY, *args],
-            stdout=subprocess.PIPE,
-            stderr=self._err,
-            text=True,
-            cwd=REPO,
-        )
         try:
-            self.url = _read_line(self.proc, 30).rsplit(" ", 1)[-1]
-        except BenchError:
-            self.stop()
-            raise
-        self.http = httpx.Client(base_url=self.url, timeout=30)
-
-    def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.http.get("/_sandbox/stats").json()
-        return out
-
-    def requests(self, since: int = 0, path: str | None = None) -> list[dict[str, Any]]:
-        params: dict[str, Any] = {"since": since}
-        if path:
-            params["path"] = path
-        r = self.http.get("/_sandbox/requests", params=params)
-        r.raise_for_status()
-        out: list[dict[str, Any]] = r.json()["requests"]
-        return out
-
-    def stop(self) -> str:
-        if getattr(self, "http", None) is not None:
-            self.http.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._err.seek(0)
-        err = self._err.read().decode(errors="replace")
-        self._err.close()
-        return err
+            super().__init__(*args, api_key=API_KEY, cwd=REPO)
+        except RuntimeError as exc:
+            raise BenchError(f"sandbox did not start: {exc}") from exc
 
 
 def bridge_config(

@@ -31,6 +31,14 @@ def write(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     written: list[Path] = []
+
+    def save(fig: Any, name: str) -> None:
+        path = out / name
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+
     out.mkdir(parents=True, exist_ok=True)
 
     # throughput over time
@@ -51,11 +59,7 @@ def write(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
     ax.set_title("Throughput over time (one bridge process)")
     ax.legend()
     ax.grid(alpha=0.3)
-    p = out / "throughput.png"
-    fig.tight_layout()
-    fig.savefig(p, dpi=100)
-    plt.close(fig)
-    written.append(p)
+    save(fig, "throughput.png")
 
     # budget: accepted requests over time for 1/2/4 replicas
     b = results.get("budget")
@@ -75,11 +79,7 @@ def write(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
         ax.set_title(f"Against the limit: {lim} requests / {w}s")
         ax.legend()
         ax.grid(alpha=0.3)
-        p = out / "budget.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        written.append(p)
+        save(fig, "budget.png")
 
     # latency CDF
     lat = results.get("latency")
@@ -93,11 +93,7 @@ def write(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
         ax.set_title(f"Latency CDF at {lat['details']['rate']:,.0f} events/s")
         ax.legend()
         ax.grid(alpha=0.3)
-        p = out / "latency_cdf.png"
-        fig.tight_layout()
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        written.append(p)
+        save(fig, "latency_cdf.png")
 
     # batch fill histogram (match path)
     m = results.get("match")
@@ -114,11 +110,7 @@ def write(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
         ax.set_xlabel("recipients per request (bucket)")
         ax.set_ylabel("requests")
         ax.set_title("Batch fill, match path")
-        fig.tight_layout()
-        p = out / "batch_fill.png"
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        written.append(p)
+        save(fig, "batch_fill.png")
 
     # memory over time
     mem = results.get("memory")
@@ -134,9 +126,5 @@ def write(results: dict[str, dict[str, Any]], out: Path) -> list[Path]:
         ax2.set_ylabel("events in flight")
         ax.set_title("Memory with a 200 ms sandbox")
         ax.legend(loc="lower right")
-        fig.tight_layout()
-        p = out / "memory.png"
-        fig.savefig(p, dpi=100)
-        plt.close(fig)
-        written.append(p)
+        save(fig, "memory.png")
     return written

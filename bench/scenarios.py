@@ -144,6 +144,16 @@ def _max_rss(samples: list[Sample], n: int = 1) -> float:
     return max((s.values.get(f"rss_mb_{i}", 0.0) for s in samples for i in range(n)), default=0)
 
 
+def _decoding(ctx: Ctx, topic: str, fmt: str) -> dict[str, Any]:
+    """Bridge config overrides for ``fmt``: Confluent Avro through the bench registry."""
+    if fmt != "avro":
+        return {}
+    return {
+        "decoding": {topic: {"format": "confluent_avro"}},
+        "schema_registry": {"url": ctx.topics["_registry"][0]},
+    }
+
+
 # -- data ----------------------------------------------------------------------------------
 def prepare_topic(ctx: Ctx, name: str, values: list[bytes], partitions: int = 4) -> str:
     topic = unique(f"bench-{name}")
@@ -201,12 +211,7 @@ def filter_path(ctx: Ctx, fmt: str = "json") -> dict[str, Any]:
     name = "filter" if fmt == "json" else "avro_filter"
     topic, total = ctx.topics[name]
     sandbox = _zero_sandbox()
-    extra: dict[str, Any] = {}
-    if fmt == "avro":
-        extra = {
-            "decoding": {topic: {"format": "confluent_avro"}},
-            "schema_registry": {"url": ctx.topics["_registry"][0]},
-        }
+    extra = _decoding(ctx, topic, fmt)
     try:
         r = run_bridge_to_end(
             ctx,
@@ -263,12 +268,7 @@ def match_path(ctx: Ctx, fmt: str = "json") -> dict[str, Any]:
     name = "match" if fmt == "json" else "avro_match"
     topic, total = ctx.topics[name]
     sandbox = _zero_sandbox()
-    extra: dict[str, Any] = {}
-    if fmt == "avro":
-        extra = {
-            "decoding": {topic: {"format": "confluent_avro"}},
-            "schema_registry": {"url": ctx.topics["_registry"][0]},
-        }
+    extra = _decoding(ctx, topic, fmt)
     try:
         r = run_bridge_to_end(
             ctx,

@@ -8,8 +8,8 @@ Each stage runs over the same pre-generated events as the scenarios and is timed
 * ``decode``  -- ``JsonDecoder`` / ``ConfluentAvroDecoder`` (schema cached) on a ``Record``.
 * ``rules``   -- the compiled predicates of the topic's rules, plus ``build`` of each match.
 * ``batch``   -- ``Batcher.add`` of each item (full batches handed out).
-* ``deliver`` -- request body + ``orjson.dumps`` per batch, and the HTTP POST with the
-  bridge's httpx ``AsyncClient`` (16 concurrent) to a zero-latency sandbox, per recipient.
+* ``deliver`` -- request body + ``orjson.dumps`` per batch, and the HTTP POST as the sender
+  makes it (``LeanPoster``, 16 concurrent) to a zero-latency sandbox, per recipient.
 * ``track``   -- offset bookkeeping (``PartitionTracker.track``/``skip``, ticket done) and
   the per-event Prometheus counter updates the poll loop performs.
 
@@ -182,32 +182,34 @@ def pipeline_costs(values: list[bytes], fmt: str, matching: bool, sandbox_url: s
 
 
 def _post_all(url: str, reqs: list[tuple[str, bytes]], concurrency: int = 16) -> float:
-    """CPU seconds of this process to POST every request with the bridge's httpx client
-    (httpx.AsyncClient over the bridge's lean transport, as bridge/deliver/sender.py uses)."""
+    """CPU seconds of this process to POST every request the way bridge/deliver/sender.py
+    does: ``LeanPoster`` over the lean transport, ``concurrency`` at a time."""
     from bench.harness import API_KEY
-    from bridge.deliver.transport import LeanTransport
+    from bridge.deliver.transport import LeanPoster, LeanTransport
 
     async def run() -> float:
-        async with httpx.AsyncClient(
-            transport=LeanTransport(max_idle=concurrency),
-            base_url=url,
-            headers={"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
-            limits=httpx.Limits(max_connections=concurrency),
-        ) as client:
-            await client.post(reqs[0][0], content=reqs[0][1])  # connect outside the timing
-
+        poster = LeanPoster(
+            url,
+            {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"},
+            httpx.Timeout(30),
+            LeanTransport(max_idle=concurrency),
+        )
+        try:
+            await poster.post(reqs[0][0], reqs[0][1])  # connect outside the timing
             todo = list(reversed(reqs[1:]))
 
             async def worker() -> None:
                 while todo:
                     path, body = todo.pop()
-                    r = await client.post(path, content=body)
+                    r = await poster.post(path, body)
                     if r.status_code >= 300:
                         raise RuntimeError(f"sandbox answered {r.status_code}: {r.text[:200]}")
 
             t = time.process_time()
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             return time.process_time() - t
+        finally:
+            await poster.aclose()
 
     return asyncio.run(run())
 

@@ -304,7 +304,7 @@ class _Generator:
         for k, branch in enumerate(branches):
             lines.append(f"{ind}{'if' if k == 0 else 'elif'} {idx} == {k}:")
             lines.extend(self.read(branch, out, ind + "    "))
-        lines.append(f"{ind}else:" if branches else f"{ind}if True:")
+        lines.append(f"{ind}else:")  # an empty union fails to compile: fastavro reads it
         lines.append(f"{ind}    raise _bad_union({idx}, {len(branches)})")
         return lines
 

@@ -3,101 +3,36 @@
 from __future__ import annotations
 
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
+from bridge.sandbox.process import SandboxProcess
+
 REPO = Path(__file__).resolve().parents[2]
 API_KEY = "it-secret-key-3f9a7c"  # the e2e tests grep every output for it
-
-
-def _read_line(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if sel.select(timeout=0.2):
-            line = proc.stdout.readline()
-            if line:
-                return line.strip()
-        if proc.poll() is not None:
-            break
-    raise RuntimeError(f"process gave no output line (exit {proc.poll()})")
 
 
 LIVE: list[Any] = []  # sandboxes and bridges still running; stopped after each test
 
 
-class Sandbox:
-    """``braze-bridge sandbox`` in a subprocess."""
+class Sandbox(SandboxProcess):
+    """``braze-bridge sandbox`` in a subprocess, stopped after the test if it is left running."""
 
     def __init__(self, *args: str, api_key: str = API_KEY) -> None:
         LIVE.append(self)
         self.api_key = api_key
-        cmd = [
-            sys.executable,
-            "-m",
-            "bridge",
-            "sandbox",
-            "--port",
-            "0",
-            "--api-key",
-            api_key,
-            *args,
-        ]
-        import tempfile
-
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=self._err, text=True, cwd=REPO
-        )
-        line = _read_line(self.proc, 20)
-        self.url = line.rsplit(" ", 1)[-1]
-        self.http = httpx.Client(base_url=self.url, timeout=30)
-
-    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
-        params = {"path": path} if path else {}
-        r = self.http.get("/_sandbox/requests", params=params)
-        r.raise_for_status()
-        out: list[dict[str, Any]] = r.json()["requests"]
-        return out
-
-    def stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = self.http.get("/_sandbox/stats").json()
-        return out
-
-    def faults(self, spec: dict[str, Any]) -> None:
-        self.http.post("/_sandbox/faults", json=spec).raise_for_status()
-
-    def clear_faults(self) -> None:
-        self.http.delete("/_sandbox/faults").raise_for_status()
+        super().__init__(*args, api_key=api_key, cwd=REPO, startup_timeout_s=20)
 
     def stop(self) -> str:
         if self in LIVE:
             LIVE.remove(self)
-        self.http.close()
-        if self.proc.stdout is None or self.proc.stdout.closed:
-            return ""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._err.seek(0)
-        err = self._err.read().decode(errors="replace")
-        self._err.close()
-        return err
+        return super().stop()
 
 
 def accepted_recipients(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
