@@ -30,6 +30,11 @@ _Raw = tuple[int, list[tuple[bytes, bytes]], bytes, bool]
 _MAX_HEAD = 64 * 1024
 
 
+def pool_key(url: httpx.URL) -> _Key:
+    """(scheme, host, port) a connection is pooled under; the port defaults by scheme."""
+    return url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
 class LeanResponse:
     """What the sender reads of a response: status, headers (lower-case names), body."""
 
@@ -77,9 +82,6 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
-        scheme = url.scheme
-        host = url.host
-        port = url.port or (443 if scheme == "https" else 80)
         t: dict[str, Any] = request.extensions.get("timeout", {})
         body = request.content if request.stream is not None else b""
         if not isinstance(body, bytes):
@@ -92,7 +94,7 @@ class LeanTransport(httpx.AsyncBaseTransport):
             lines.append(f"Content-Length: {len(body)}")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         status, headers, content, _ = await self.exchange(
-            (scheme, host, port), head + body, request.method, t
+            pool_key(url), head + body, request.method, t
         )
         return httpx.Response(status, headers=headers, content=content, request=request)
 
@@ -203,11 +205,7 @@ class LeanPoster:
         transport: LeanTransport,
     ) -> None:
         base = httpx.URL(base_url)
-        self._key: _Key = (
-            base.scheme,
-            base.host,
-            base.port or (443 if base.scheme == "https" else 80),
-        )
+        self._key = pool_key(base)
         self._prefix = base.raw_path.decode("ascii").rstrip("/")
         host = base.host if base.port is None else f"{base.host}:{base.port}"
         fixed = {"Host": host, "Accept": "*/*", "Accept-Encoding": "identity", **headers}
