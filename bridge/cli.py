@@ -245,11 +245,14 @@ def cmd_test(directory: str, config: str | None) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command in ("run", "replay"):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if next((a for a in argv if not a.startswith("-")), None) in ("run", "replay"):
         from bridge.signals import Signals
 
-        Signals.install()  # before the slow imports: an early SIGTERM still exits 0
+        # Before anything slow (building the parser imports the sandbox, ~0.1 s; then the
+        # pipeline's imports): a SIGTERM during start-up still drains and exits 0.
+        Signals.install()
+    args = _parser().parse_args(argv)
     try:
         if args.command == "run":
             from bridge.app import run
