@@ -18,8 +18,8 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("batch", ("bridge/batch.py",)),
     ("track", ("bridge/offsets.py",)),
     ("deliver", ("bridge/deliver/", "httpx", "httpcore", "h11", "anyio", "asyncio", "ssl.py")),
-    ("dlq", ("bridge/deadletter.py",)),
-    ("logging", ("logging/", "bridge/logs.py")),
+    ("dlq", ("bridge/kafka/deadletter.py",)),
+    ("logging", ("logging/", "bridge/ops/logs.py")),
 ]
 
 

@@ -35,9 +35,9 @@ from bridge.actions.base import Item
 from bridge.batch import Batcher
 from bridge.decode.avro import ConfluentAvroDecoder
 from bridge.decode.json import JsonDecoder
-from bridge.metrics import Metrics
 from bridge.models import Event, Record
 from bridge.offsets import InFlight, PartitionTracker
+from bridge.ops.metrics import Metrics
 from bridge.rules.engine import compile_rules
 from bridge.settings import Settings
 

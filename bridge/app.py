@@ -13,22 +13,22 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from prometheus_client import disable_created_metrics
 
-from bridge import logs
-from bridge.deadletter import DeadLetterWriter
 from bridge.decode.base import Decoder
 from bridge.decode.factory import build_decoder
 from bridge.decode.registry import SchemaRegistryClient
 from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.errors import ConfigError, SourceError
-from bridge.health import HealthServer, HealthState
-from bridge.metrics import Metrics
+from bridge.kafka.clients import CommitRelay, make_consumer, make_producer
+from bridge.kafka.deadletter import DeadLetterWriter
+from bridge.kafka.state import StateStore
+from bridge.ops import logs
+from bridge.ops.health import HealthServer, HealthState
+from bridge.ops.metrics import Metrics
 from bridge.pipeline import Pipeline
 from bridge.rules.engine import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
 from bridge.settings import KafkaSettings, Settings, load_settings
 from bridge.signals import Signals
-from bridge.source import CommitRelay, make_consumer, make_producer
-from bridge.state import StateStore
 
 log = logging.getLogger("bridge.app")
 GIL_SWITCH_INTERVAL_S = 0.001

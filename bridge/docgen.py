@@ -17,7 +17,7 @@ import orjson
 from prometheus_client import CollectorRegistry
 from pydantic import BaseModel
 
-from bridge.metrics import Metrics
+from bridge.ops.metrics import Metrics
 from bridge.rules.spec import RuleSettings
 from bridge.settings import Settings
 

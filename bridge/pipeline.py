@@ -28,18 +28,18 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from bridge.actions.base import Item
 from bridge.batch import Batch, Batcher
-from bridge.deadletter import DeadLetterWriter, context_headers
 from bridge.decode.base import Decoder
 from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.errors import DecodeError, RuleError, SchemaRegistryUnavailable, SourceError
-from bridge.health import HealthState
-from bridge.metrics import Metrics, Tally
+from bridge.kafka.deadletter import DeadLetterWriter, context_headers
+from bridge.kafka.state import StateStore
 from bridge.models import Event, Record
 from bridge.offsets import InFlight, PartitionTracker, Ticket
+from bridge.ops.health import HealthState
+from bridge.ops.metrics import Metrics, Tally
 from bridge.rules.engine import CompiledRule, RuleSet
 from bridge.schedules import ScheduleCoordinator
 from bridge.settings import Settings
-from bridge.state import StateStore
 
 log = logging.getLogger("bridge.pipeline")
 

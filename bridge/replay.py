@@ -24,8 +24,8 @@ from typing import Any
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from bridge import app
-from bridge.deadletter import PREFIX, REPLAY_COUNT
 from bridge.errors import ConfigError
+from bridge.kafka.deadletter import PREFIX, REPLAY_COUNT
 from bridge.models import Record
 from bridge.pipeline import Pipeline
 from bridge.rules.times import to_datetime

@@ -1,6 +1,6 @@
 """The schedule lifecycle: create -> update -> cancel, keyed by a business key.
 
-``schedule_id``s returned by Braze live in the compacted state topic (:mod:`bridge.state`),
+``schedule_id``s returned by Braze live in the compacted state topic (:mod:`bridge.kafka.state`),
 so any replica, after any restart or rebalance, can update or cancel them. Rules:
 
 * Operations on one key run one at a time, in arrival order (a cancel waits for the
@@ -21,8 +21,8 @@ from typing import Any
 
 from bridge.actions.base import Item, Shape
 from bridge.batch import Batch
-from bridge.metrics import Metrics
-from bridge.state import StateStore
+from bridge.kafka.state import StateStore
+from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.schedules")
 

@@ -14,8 +14,8 @@ import httpx
 
 from bridge.deliver.client import sync_client
 from bridge.errors import ConfigError
+from bridge.kafka.state import StateStore
 from bridge.settings import Settings
-from bridge.state import StateStore
 
 log = logging.getLogger("bridge.sendids")
 

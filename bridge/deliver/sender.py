@@ -27,7 +27,7 @@ from bridge.deliver.classify import Classified, Verdict, classify, status_class
 from bridge.deliver.client import braze_headers, braze_timeout
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.transport import LeanPoster, LeanResponse
-from bridge.metrics import Metrics
+from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
 
 log = logging.getLogger("bridge.deliver")

@@ -141,7 +141,7 @@ def test_wheel_contents(wheel: Path) -> None:
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         scripts = zf.read(entry_points).decode()
     assert "bridge/py.typed" in names
-    assert "bridge/cli.py" in names
+    assert "bridge/cli/main.py" in names
     assert not [n for n in names if n.startswith(("tests/", "helm/", "bench/", "scripts/"))]
     assert re.search(r"^braze-bridge\s*=\s*bridge\.cli:main$", scripts, re.M), scripts
 

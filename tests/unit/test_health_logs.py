@@ -8,9 +8,9 @@ import time
 import httpx
 import orjson
 
-from bridge import logs
-from bridge.health import HealthServer, HealthState
-from bridge.metrics import Metrics
+from bridge.ops import logs
+from bridge.ops.health import HealthServer, HealthState
+from bridge.ops.metrics import Metrics
 
 
 def test_healthz_fails_when_the_poll_loop_stops_and_readyz_follows_halts() -> None:

@@ -12,9 +12,9 @@ from bridge.batch import Batch
 from bridge.deliver.classify import Verdict, classify
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.sender import Control, Outcome, Sender
-from bridge.metrics import Metrics
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
+from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
 
 SHAPE = Shape.make(

@@ -108,7 +108,7 @@ def test_example_config_is_valid() -> None:
 
 
 def test_consumer_defaults_bound_prefetch_and_fetch_backoff_but_users_win(tmp_path: Path) -> None:
-    from bridge.source import consumer_config
+    from bridge.kafka.clients import consumer_config
 
     s = load_settings(write(tmp_path, GOOD), environ={"BRAZE_API_KEY": "k"})
     conf = consumer_config(s.kafka)

@@ -13,10 +13,10 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer
 
-from bridge.metrics import Metrics
+from bridge.ops.metrics import Metrics
 from bridge.settings import KafkaSettings
 
-log = logging.getLogger("bridge.source")
+log = logging.getLogger("bridge.kafka.clients")
 
 
 def _common(k: KafkaSettings) -> dict[str, Any]:

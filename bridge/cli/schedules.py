@@ -14,9 +14,9 @@ import httpx
 
 from bridge.deliver.client import sync_client
 from bridge.errors import BridgeError, ConfigError
+from bridge.kafka.state import StateStore
 from bridge.rules.times import to_datetime
 from bridge.settings import load_settings
-from bridge.state import StateStore
 
 
 def _until(text: str) -> str:

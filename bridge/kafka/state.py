@@ -31,10 +31,10 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bridge.errors import SourceError
+from bridge.kafka.clients import produce_until_acked
 from bridge.settings import KafkaSettings
-from bridge.source import produce_until_acked
 
-log = logging.getLogger("bridge.state")
+log = logging.getLogger("bridge.kafka.state")
 
 
 class StateStore:

@@ -28,10 +28,10 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+from bridge.kafka.clients import produce_until_acked
 from bridge.models import Record
-from bridge.source import produce_until_acked
 
-log = logging.getLogger("bridge.deadletter")
+log = logging.getLogger("bridge.kafka.deadletter")
 
 PREFIX = "__bridge.errors."
 REPLAY_COUNT = "__bridge.replay.count"

@@ -286,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 Signals.exiting()
         if args.command == "schedules":
-            from bridge.schedules_cli import collect, render
+            from bridge.cli.schedules import collect, render
 
             doc = collect(args.config, args.until)
             if args.json:

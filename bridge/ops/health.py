@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bridge.metrics import Metrics
+from bridge.ops.metrics import Metrics
 
 
 class HealthState:

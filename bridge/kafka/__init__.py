@@ -1,0 +1,1 @@
+"""The librdkafka boundary: client configs, dead-letter writer, state store."""
