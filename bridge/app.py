@@ -162,7 +162,9 @@ def build(
     if needs_state(settings):
         state = StateStore(settings.kafka)
         state.ensure_topic()
-        loaded = state.load()
+        health.halted("state_restore", True)  # not ready until the state is restored
+        loaded = state.load(progress=health.polled)
+        health.halted("state_restore", False)
         log.info("state loaded", extra={"topic": settings.kafka.state_topic, "keys": loaded})
         ensure_send_ids(settings, state)
     relay = CommitRelay()

@@ -53,6 +53,27 @@ class KafkaSettings(_Model):
         "braze-bridge.state",
         description="Compacted topic with schedule ids and created send ids (shared by replicas)",
     )
+    state_dir: str | None = Field(
+        None,
+        description="Directory of the local state store (an SQLite copy of the state topic "
+        "with its offsets; a restart reads only what changed). Default: "
+        "$XDG_STATE_HOME/braze-bridge/<group_id> (~/.local/state/...). Any disk is fine: the "
+        "topic is the source of truth",
+    )
+    state_cache_mib: int = Field(
+        16, ge=1, le=4096, description="Page cache of the local state store (bounds its memory)"
+    )
+    state_expiry: bool = Field(
+        True,
+        description="Tombstone schedules whose send time passed and old cancel markers, so "
+        "the compacted topic holds the live keys, not the history",
+    )
+    state_expiry_grace_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="How long after a schedule's send time (local time: +14 h) or a cancel "
+        "its key is kept for late updates and cancels",
+    )
     topics: list[str] | None = Field(
         None, description="Topics to subscribe to (default: every topic named by a rule)"
     )

@@ -1,57 +1,101 @@
 """Shared state in a compacted Kafka topic: schedule ids and created send ids.
 
-Every replica reads the whole topic at start-up and keeps tailing it, so after any restart or
+Every replica keeps a copy of the whole topic and keeps tailing it, so after any restart or
 rebalance any replica can update or cancel any schedule. Keys:
 
-    schedule/<schedule name>/<business key>  -> {"status": "active", "schedule_id", ...}
+    schedule/<schedule name>/<business key>  -> {"status": "active", "schedule_id", "time", ...}
                                                  or {"status": "cancelled", "at": ms}
     send_id/<campaign id>/<send id>          -> {"created": ms}
+
+The copy lives in an SQLite file (:mod:`bridge.kafka.statedb`) with the topic offsets it has
+applied, so memory stays bounded by the page cache and a restarted replica reads only what was
+written since its last checkpoint; a replica without its file reads the whole topic.
+
+Expiry: a schedule whose send time passed ``state_expiry_grace_s`` ago (local-time schedules:
+14 h later, when the last zone reached it), and a cancel or cancel-before-create marker older
+than the grace, is removed with a tombstone, which compaction then drops. A late update of an
+expired schedule finds no schedule: it is counted (``update_unknown``) and logged, like any
+update of an unknown key; a late cancel is remembered as a cancel marker, which expires in turn.
 
 Writes update the local view at once and call ``on_ack`` once Kafka acknowledged them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import orjson
-from confluent_kafka import (
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bridge.errors import SourceError
 from bridge.kafka.clients import produce_until_acked
+from bridge.kafka.statedb import StateDb, default_dir
 from bridge.settings import KafkaSettings
 
 log = logging.getLogger("bridge.kafka.state")
 
+EXPIRE_EVERY_S = 5.0
+EXPIRE_BATCH = 1000
+PROGRESS_EVERY_S = 2.0
+
 
 class StateStore:
-    """A replicated dict backed by a compacted topic."""
+    """A replicated key/value store backed by a compacted topic and a local SQLite copy."""
 
-    def __init__(self, kafka: KafkaSettings, producer: Producer | None = None) -> None:
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        producer: Producer | None = None,
+        *,
+        store_dir: Path | None = None,
+        in_memory: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.topic = kafka.state_topic
         self._props = {**kafka.properties, "bootstrap.servers": kafka.bootstrap_servers}
-        self._data: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
+        self._grace_ms = int(kafka.state_expiry_grace_s * 1000)
+        self._expiry = kafka.state_expiry
+        self._clock = clock
+        self._lock_file: IO[str] | None = None
+        path = None if in_memory else self._claim(store_dir or _dir(kafka))
+        self._db = StateDb(path, self.topic, kafka.state_cache_mib * 1024)
         self._producer = producer or Producer(
             {**self._props, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
         )
         self._consumer: Consumer | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._next_expiry = 0.0
         self.pending = 0
+        self.expired = 0
+        self.restored = 0
+
+    def _claim(self, base: Path) -> Path:
+        """Lock ``<base>/<topic>.sqlite`` for this process; a second replica on the same
+        machine (same directory) gets a private copy instead of sharing the file."""
+        base.mkdir(parents=True, exist_ok=True)
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.topic)
+        for attempt in range(2):
+            d = base if attempt == 0 else base / f"replica-{os.getpid()}"
+            d.mkdir(parents=True, exist_ok=True)
+            f = open(d / f"{name}.lock", "w")  # noqa: SIM115 - held for the process lifetime
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                f.close()
+                continue
+            self._lock_file = f
+            return d / f"{name}.sqlite"
+        raise SourceError(f"cannot lock a state store directory under {base}")
 
     # -- lifecycle -------------------------------------------------------------------------
     def ensure_topic(self, partitions: int = 1) -> None:
@@ -81,8 +125,14 @@ class StateStore:
                 "create it with cleanup.policy=compact"
             ) from exc
 
-    def load(self, timeout_s: float = 60.0) -> int:
-        """Read the topic to its end, then keep tailing it in a thread; return keys loaded."""
+    def load(self, timeout_s: float = 600.0, progress: Callable[[], None] | None = None) -> int:
+        """Bring the local copy up to the topic's end, then keep tailing it in a thread.
+
+        Reads only what was written after the store's checkpoint; a store whose checkpoint
+        does not fit the topic (new cluster, recreated topic) starts over. ``progress`` is
+        called while restoring (the loop has not started; it keeps liveness green).
+        Returns the number of keys in the store.
+        """
         c = Consumer(
             {
                 **self._props,
@@ -93,49 +143,98 @@ class StateStore:
             }
         )
         md = c.list_topics(self.topic, timeout=15)
-        parts = list(md.topics[self.topic].partitions)
-        ends = {}
-        for p in parts:
-            _lo, hi = c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15)
-            ends[p] = hi
-        c.assign([TopicPartition(self.topic, p, 0) for p in parts])
-        deadline = time.monotonic() + timeout_s
-        pos = dict.fromkeys(parts, 0)
+        if self.topic not in md.topics or md.topics[self.topic].error is not None:
+            raise SourceError(f"state topic {self.topic!r} is not readable")
+        parts = sorted(md.topics[self.topic].partitions)
+        marks = {
+            p: c.get_watermark_offsets(TopicPartition(self.topic, p), timeout=15) for p in parts
+        }
+        start = self._checkpoint(str(md.cluster_id or ""), marks)
+        ends = {p: hi for p, (_lo, hi) in marks.items()}
+        todo = sum(max(ends[p] - start[p], 0) for p in parts)
+        log.info(
+            "restoring state",
+            extra={
+                "topic": self.topic,
+                "records": todo,
+                "from_checkpoint": any(start.values()),
+                "keys": self._db.count(),
+            },
+        )
+        c.assign([TopicPartition(self.topic, p, start[p]) for p in parts])
+        t0 = time.monotonic()
+        deadline = t0 + timeout_s
+        pos = dict(start)
+        done = 0
+        last_note = t0
         while any(pos[p] < ends[p] for p in parts):
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
                 raise SourceError(f"state topic {self.topic!r} could not be read in {timeout_s}s")
-            for m in c.consume(500, 0.5):
-                if m.error() is None:
-                    self._apply(m)
-                    pos[m.partition() or 0] = (m.offset() or 0) + 1
+            if progress is not None:
+                progress()
+            if now - last_note >= PROGRESS_EVERY_S:
+                last_note = now
+                log.info(
+                    "restoring state",
+                    extra={"topic": self.topic, "done": done, "records": todo},
+                )
+            batch = [m for m in c.consume(5000, 0.5) if m.error() is None]
+            done += self._apply(batch)
+            for m in batch:
+                pos[m.partition() or 0] = (m.offset() or 0) + 1
+        self.restored = done
+        keys = self._db.count()
+        log.info(
+            "state restored",
+            extra={
+                "topic": self.topic,
+                "records": done,
+                "keys": keys,
+                "seconds": round(time.monotonic() - t0, 3),
+            },
+        )
         self._consumer = c
         self._thread = threading.Thread(target=self._tail, name="state-tail", daemon=True)
         self._thread.start()
-        return len(self._data)
+        return keys
+
+    def _checkpoint(self, cluster: str, marks: dict[int, tuple[int, int]]) -> dict[int, int]:
+        """Where to start reading each partition: the stored position when it still fits."""
+        saved = self._db.positions()
+        known = self._db.cluster()
+        fits = known in ("", cluster) and all(
+            lo <= saved.get(p, 0) <= hi for p, (lo, hi) in marks.items()
+        )
+        if saved and not fits:
+            self._db.reset("checkpoint does not match the topic (new cluster or topic?)")
+            saved = {}
+        self._db.set_cluster(cluster)
+        return {p: saved.get(p, 0) for p in marks}
 
     def _tail(self) -> None:
         assert self._consumer is not None  # noqa: S101
         while not self._stop.is_set():
             try:
-                for m in self._consumer.consume(100, 0.5):
-                    if m.error() is None:
-                        self._apply(m)
+                self._apply([m for m in self._consumer.consume(500, 0.5) if m.error() is None])
             except (KafkaException, RuntimeError):
                 if self._stop.is_set():
                     return
                 time.sleep(1)
 
-    def _apply(self, m: Message) -> None:
-        key = (m.key() or b"").decode()
-        value = m.value()
-        with self._lock:
-            if value is None:
-                self._data.pop(key, None)
-            else:
-                try:
-                    self._data[key] = orjson.loads(value)
-                except orjson.JSONDecodeError:
-                    log.warning("ignoring unreadable state record", extra={"key": key})
+    def _apply(self, msgs: list[Message]) -> int:
+        if not msgs:
+            return 0
+        rows = [
+            (
+                m.partition() or 0,
+                m.offset() or 0,
+                (m.key() or b"").decode(errors="replace"),
+                m.value(),
+            )
+            for m in msgs
+        ]
+        return self._db.apply(rows, self._grace_ms)
 
     def close(self) -> None:
         self._stop.set()
@@ -144,21 +243,24 @@ class StateStore:
         if self._consumer is not None:
             self._consumer.close()
         self._producer.flush(10)
+        self._db.close()
+        if self._lock_file is not None:
+            self._lock_file.close()
 
     # -- access ----------------------------------------------------------------------------
     def get(self, key: str) -> dict[str, Any] | None:
-        with self._lock:
-            return self._data.get(key)
+        return self._db.get(key)
 
     def items(self, prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
-        with self._lock:
-            return [(k, v) for k, v in self._data.items() if k.startswith(prefix)]
+        return list(self._db.items(prefix))
+
+    def __len__(self) -> int:
+        return self._db.count()
 
     def put(
         self, key: str, value: dict[str, Any], on_ack: Callable[[], None] | None = None
     ) -> None:
-        with self._lock:
-            self._data[key] = value
+        self._db.put_local(key, value, self._grace_ms)
         self.pending += 1
 
         def acked() -> None:
@@ -170,8 +272,37 @@ class StateStore:
             self._producer, self.topic, key=key.encode(), value=orjson.dumps(value), on_ack=acked
         )
 
+    def expire(self, now_s: float | None = None) -> int:
+        """Tombstone up to one batch of keys whose time passed; returns how many."""
+        now_ms = int((self._clock() if now_s is None else now_s) * 1000)
+        keys = self._db.expired(now_ms, EXPIRE_BATCH)
+        if not keys:
+            return 0
+        self._db.delete_local(keys)
+        for key in keys:
+            self.pending += 1
+            produce_until_acked(
+                self._producer, self.topic, key=key.encode(), value=None, on_ack=self._tombstoned
+            )
+        self.expired += len(keys)
+        log.info("expired state keys", extra={"topic": self.topic, "keys": len(keys)})
+        return len(keys)
+
+    def _tombstoned(self) -> None:
+        self.pending -= 1
+
     def poll(self) -> None:
+        """Serve delivery reports; every few seconds, expire what is due (poll-loop thread)."""
         self._producer.poll(0)
+        if self._expiry:
+            now = time.monotonic()
+            if now >= self._next_expiry:
+                self._next_expiry = now + EXPIRE_EVERY_S
+                self.expire()
 
     def flush(self, timeout: float) -> None:
         self._producer.flush(timeout)
+
+
+def _dir(kafka: KafkaSettings) -> Path:
+    return Path(kafka.state_dir) if kafka.state_dir else default_dir(kafka.group_id)
