@@ -38,7 +38,7 @@ def collect(config: str, until: str) -> dict[str, Any]:
     if r.status_code != 200:
         raise BridgeError(f"Braze answered {r.status_code}: {r.text[:300]}")
     broadcasts = r.json().get("scheduled_broadcasts", [])
-    store = StateStore(settings.kafka)
+    store = StateStore(settings.kafka, in_memory=True)  # one-shot read: no local copy
     tracked: list[dict[str, Any]] = []
     try:
         store.ensure_topic()

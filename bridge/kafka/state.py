@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -81,8 +82,17 @@ class StateStore:
 
     def _claim(self, base: Path) -> Path:
         """Lock ``<base>/<topic>.sqlite`` for this process; a second replica on the same
-        machine (same directory) gets a private copy instead of sharing the file."""
-        base.mkdir(parents=True, exist_ok=True)
+        machine (same directory) gets a private copy instead of sharing the file. An
+        unwritable directory falls back to a temporary one (a full restore at each start)."""
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            tmp = Path(tempfile.mkdtemp(prefix="braze-bridge-state-"))
+            log.warning(
+                "state directory not writable; using a temporary one (restores fully at start)",
+                extra={"dir": str(base), "error": str(exc), "using": str(tmp)},
+            )
+            base = tmp
         name = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.topic)
         for attempt in range(2):
             d = base if attempt == 0 else base / f"replica-{os.getpid()}"
