@@ -25,6 +25,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import queue
 import tempfile
 import threading
 import time
@@ -172,42 +173,86 @@ class StateStore:
             },
         )
         c.assign([TopicPartition(self.topic, p, start[p]) for p in parts])
+        self._db.bulk(True)
+        try:
+            self._restore(c, parts, start, ends, todo, timeout_s, progress)
+        finally:
+            self._db.bulk(False)
+        self._consumer = c
+        self._thread = threading.Thread(target=self._tail, name="state-tail", daemon=True)
+        self._thread.start()
+        return self._db.count()
+
+    def _restore(
+        self,
+        c: Consumer,
+        parts: list[int],
+        start: dict[int, int],
+        ends: dict[int, int],
+        todo: int,
+        timeout_s: float,
+        progress: Callable[[], None] | None,
+    ) -> int:
         t0 = time.monotonic()
         deadline = t0 + timeout_s
         pos = dict(start)
         done = 0
         last_note = t0
-        while any(pos[p] < ends[p] for p in parts):
-            now = time.monotonic()
-            if now > deadline:
-                raise SourceError(f"state topic {self.topic!r} could not be read in {timeout_s}s")
-            if progress is not None:
-                progress()
-            if now - last_note >= PROGRESS_EVERY_S:
-                last_note = now
-                log.info(
-                    "restoring state",
-                    extra={"topic": self.topic, "done": done, "records": todo},
-                )
-            batch = [m for m in c.consume(5000, 0.5) if m.error() is None]
-            done += self._apply(batch)
-            for m in batch:
-                pos[m.partition() or 0] = (m.offset() or 0) + 1
+        # Fetching (this thread) and writing (a writer thread; SQLite releases the GIL while
+        # it works) overlap, so a fresh replica restores at about the broker's pace.
+        batches: queue.Queue[list[Message] | None] = queue.Queue(maxsize=8)
+        failed: list[BaseException] = []
+
+        def write() -> None:
+            while (b := batches.get()) is not None:
+                try:
+                    self._apply(b)
+                except BaseException as exc:  # noqa: BLE001 - re-raised on the loading thread
+                    failed.append(exc)
+                    return
+
+        writer = threading.Thread(target=write, name="state-restore", daemon=True)
+        writer.start()
+        try:
+            while any(pos[p] < ends[p] for p in parts) and not failed:
+                now = time.monotonic()
+                if now > deadline:
+                    raise SourceError(
+                        f"state topic {self.topic!r} could not be read in {timeout_s}s"
+                    )
+                if progress is not None:
+                    progress()
+                if now - last_note >= PROGRESS_EVERY_S:
+                    last_note = now
+                    log.info(
+                        "restoring state",
+                        extra={"topic": self.topic, "done": done, "records": todo},
+                    )
+                batch = [m for m in c.consume(5000, 0.5) if m.error() is None]
+                if batch:
+                    batches.put(batch)
+                    done += len(batch)
+                for m in batch:
+                    pos[m.partition() or 0] = (m.offset() or 0) + 1
+        finally:
+            batches.put(None)
+            while writer.is_alive():
+                if progress is not None:
+                    progress()
+                writer.join(0.5)
+        if failed:
+            raise SourceError(f"state store write failed: {failed[0]}") from failed[0]
         self.restored = done
-        keys = self._db.count()
         log.info(
             "state restored",
             extra={
                 "topic": self.topic,
                 "records": done,
-                "keys": keys,
+                "keys": self._db.count(),
                 "seconds": round(time.monotonic() - t0, 3),
             },
         )
-        self._consumer = c
-        self._thread = threading.Thread(target=self._tail, name="state-tail", daemon=True)
-        self._thread.start()
-        return keys
+        return done
 
     def _checkpoint(self, cluster: str, marks: dict[int, tuple[int, int]]) -> dict[int, int]:
         """Where to start reading each partition: the stored position when it still fits."""
