@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -329,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench.state: {result['week']}", flush=True)
     finally:
         broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "state.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
