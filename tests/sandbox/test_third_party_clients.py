@@ -1,10 +1,14 @@
-"""A Braze client nobody here wrote, run against the sandbox (issue #12 item 11).
+"""Braze clients nobody here wrote, run against the sandbox (issue #12 item 11).
 
-npm `braze-api` (braze-community/braze-node) is installed, if missing, into
-~/.cache/braze-bridge/npm (or $BRAZE_BRIDGE_NPM_CACHE) and driven by
-`thirdparty/braze_api_driver.js` through every messaging call it has, against a
-`braze-bridge sandbox` process this test starts. Under CI (CI=true) a missing Node/npm or a
-failed install is a failure, never a skip.
+* npm `braze-api` (braze-community/braze-node), installed if missing into
+  ~/.cache/braze-bridge/npm (or $BRAZE_BRIDGE_NPM_CACHE) and driven by
+  `thirdparty/braze_api_driver.js` through every messaging call it has;
+* PyPI `edx-braze-client` (edx/braze-client, used in production by edX), installed if missing
+  with pip into ~/.cache/braze-bridge/pypi (outside the project's venv; it needs `requests`)
+  and driven by `thirdparty/edx_braze_client_driver.py`.
+
+Each runs against a `braze-bridge sandbox` process the test starts. Under CI (CI=true) a
+missing Node/npm or a failed install is a failure, never a skip.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import json
 import os
 import shutil
 import subprocess
+import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -133,3 +139,71 @@ def test_npm_braze_api_client_against_the_sandbox(sandbox_proc: SandboxProcess) 
     assert stats["schedules"] == 0  # all three created schedules were deleted by the client
     # 3 trigger recipients + 1 canvas + 1 campaign schedule + 2 + 1 messages (broadcasts: 0)
     assert stats["accepted_recipients"] == 8
+
+
+EDX = "edx-braze-client"
+EDX_VERSION = "1.1.4"
+EDX_DRIVER = HERE / "thirdparty" / "edx_braze_client_driver.py"
+
+
+def edx_site() -> Path:
+    """A directory holding edx-braze-client (without its Django extras) and requests."""
+    default = Path.home() / ".cache" / "braze-bridge" / "pypi"
+    site = Path(os.environ.get("BRAZE_BRIDGE_PYPI_CACHE", default)) / f"{EDX}-{EDX_VERSION}"
+    if (site / "braze" / "client.py").exists() and (site / "requests").is_dir():
+        return site
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    steps = [
+        # its Django/edx-ace requirements are for the Django app part, not for BrazeClient
+        [*pip, "--no-deps", "--target", str(site), f"{EDX}=={EDX_VERSION}"],
+        [*pip, "--target", str(site), "requests>=2.31,<3"],
+    ]
+    for cmd in steps:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # noqa: S603
+        if proc.returncode != 0:
+            _unavailable(f"pip install for {EDX} failed: {proc.stderr[-2000:]}")
+    return site
+
+
+def test_edx_braze_client_against_the_sandbox(sandbox_proc: SandboxProcess) -> None:
+    site = edx_site()
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    proc = subprocess.run(  # noqa: S603 - fixed arguments
+        [sys.executable, str(EDX_DRIVER), sandbox_proc.url, API_KEY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results: dict[str, dict[str, Any]] = json.loads(proc.stdout)
+    failed = {k: v for k, v in results.items() if not k.startswith("error.") and not v["ok"]}
+    assert failed == {}
+    # its recipients carry integer external ids, attributes and send_to_existing_only: false
+    recipients = results["create_recipients"]["body"]
+    assert recipients["ann@example.com"]["external_user_id"] == 101
+    for name in ("send_campaign_message", "send_campaign_message.emails", "send_email"):
+        assert results[name]["body"]["message"] == "success"
+    assert results["send_canvas_message"]["body"]["message"] == "success"
+    errors = {k: v["error"] for k, v in results.items() if k.startswith("error.")}
+    assert errors == {
+        "error.bad_request": "BrazeBadRequestError",
+        "error.forbidden": "BrazeForbiddenError",
+        "error.rate_limited": "BrazeRateLimitError",
+        "error.server": "BrazeInternalServerError",
+        "error.unauthorized": "BrazeUnauthorizedError",
+    }
+    assert '"Access Denied"' in results["error.forbidden"]["detail"]
+    reset = results["error.rate_limited"]["reset_epoch_s"]
+    assert time.time() - 60 < reset <= time.time() + 3600
+    sent = [r for r in sandbox_proc.requests() if 200 <= r["status"] < 300]
+    by_path = {r["path"]: r["body"] for r in sent}
+    assert by_path["/messages/send"]["external_user_ids"] == ["101", "102"]
+    assert by_path["/messages/send"]["campaign_id"] is None
+    assert {r["path"] for r in sent} == {
+        "/campaigns/trigger/send",
+        "/canvas/trigger/send",
+        "/messages/send",
+    }
+    # 2 (create_recipients) + 2 (emails) + 1 canvas + 2 send_email
+    assert sandbox_proc.stats()["accepted_recipients"] == 7
