@@ -18,6 +18,7 @@ import yaml
 
 DEFAULT_API_KEY = "sandbox-api-key"
 API_KEY_ENV = "BRAZE_SANDBOX_API_KEY"
+ADMIN_TOKEN_ENV = "BRAZE_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable name
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 # Success status per endpoint. 201 is documented for the Canvas trigger send and the
@@ -72,7 +73,7 @@ class SandboxOptions:
     allow_both_schedule_flags: bool = True
     allow_local_time_offset: bool = True
     # A second secret accepted by the state-changing /_sandbox/* calls (besides the API key).
-    admin_token: str | None = None
+    admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)
     # Also require the key/token for the reads (GET /_sandbox/requests shows request bodies).
     protect_inspection: bool = False
 
