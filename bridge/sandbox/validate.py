@@ -1,7 +1,8 @@
 """Validation of the objects shared by Braze's messaging endpoints.
 
 Recipients (§2.6), targeting (§2.7), connected audience (§2.8), trigger_properties/context
-size (§2.9/2.10), identifiers (§2.11) and the schedule object (§2.14) of docs/braze-api.md.
+size (§2.9/2.10), identifiers (§2.11) and the schedule object (§2.14) of the team's Braze reference
+(shared/docs/braze-api.md, kept outside this repository).
 Each check raises `Invalid`; the HTTP layer turns it into a 400 with Braze's body shape.
 """
 
