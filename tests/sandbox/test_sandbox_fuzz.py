@@ -8,6 +8,7 @@ validators see every wrong type in every place. The request goes through `Sandbo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -164,6 +165,50 @@ def test_no_5xx_for_any_json_body(app: SandboxApp, path: str, data: st.DataObjec
         raw = b""
     resp = app.handle(ep.method, target, HEADERS, raw)
     assert resp.status < 500, (path, body, resp.body)
+
+
+WRONG_TYPES: list[Any] = [
+    None, True, False, 0, -1, 2**70, 1.5, "", "x", "2030-01-01", [], [1], [None], [[]], [{}],
+    {}, {"a": 1}, {"AND": []}, ["opted_in"],
+]  # fmt: skip
+
+
+def _places(body: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Every place a wrong value can go: each top-level field, and each field of the nested
+    recipient, schedule, messaging object and audience filter."""
+    places: list[tuple[str, ...]] = [(f,) for f in FIELDS]
+    if "recipients" in body:
+        places += [("recipients", "0", f) for f in RECIPIENT_FIELDS]
+    if "schedule" in body:
+        places += [("schedule", f) for f in SCHEDULE_FIELDS]
+    if "messages" in body:
+        places += [("messages", "email", f) for f in ("message_variation_id", "extra", "app_id")]
+    places += [("audience", "custom_attribute", f) for f in ("comparison", "value")]
+    return places
+
+
+def _put(body: dict[str, Any], place: tuple[str, ...], value: Any) -> None:
+    node: Any = body
+    for key in place[:-1]:
+        if key == "audience" and key not in node:
+            node[key] = {"custom_attribute": {"custom_attribute_name": "a", "comparison": "equals"}}
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[place[-1]] = value
+
+
+@pytest.mark.parametrize("path", sorted(VALID))
+def test_every_field_with_every_wrong_type(app: SandboxApp, path: str) -> None:
+    """The deterministic half: each place of a valid body gets each wrong-typed value."""
+    ep = ENDPOINTS[path]
+    base = VALID[path]
+    for place in _places(base):
+        for value in WRONG_TYPES:
+            body = orjson.loads(orjson.dumps(base))
+            _put(body, place, value)
+            app.pools.reset()
+            raw = json.dumps(body).encode()  # stdlib: also writes integers beyond 64 bits
+            resp = app.handle(ep.method, path, HEADERS, raw)
+            assert resp.status < 500, (path, place, value, resp.body)
 
 
 ADMIN = ["/_sandbox/config", "/_sandbox/faults"]
