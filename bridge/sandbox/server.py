@@ -131,8 +131,9 @@ class HttpProtocol(asyncio.Protocol):
         self._write(Response(status, {"message": message}), keep_alive=False)
 
     def _parse_head(self) -> bool:
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
+        end = self.buf.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+        if end < 0 or end > MAX_HEAD_BYTES:
+            # also when the whole over-long head arrived in one read
             if len(self.buf) > MAX_HEAD_BYTES:
                 self._fail(431, "Request Header Fields Too Large")
             return False
@@ -149,7 +150,11 @@ class HttpProtocol(asyncio.Protocol):
             if not sep:
                 self._fail(400, "Bad Request")
                 return False
-            headers[name.strip().lower()] = value.strip()
+            key, value = name.strip().lower(), value.strip()
+            if key == "content-length" and headers.get(key, value) != value:
+                self._fail(400, "Bad Request")  # conflicting lengths: request smuggling
+                return False
+            headers[key] = value
         conn = headers.get("connection", "").lower()
         keep = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
         if "chunked" in headers.get("transfer-encoding", "").lower():
