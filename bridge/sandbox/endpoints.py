@@ -17,7 +17,7 @@ from bridge.sandbox.ratelimit import Pools
 from bridge.sandbox.state import ScheduleEntry, State
 from bridge.sandbox.validate import (
     MSG_NO_RECIPIENTS,
-    SIZE_CHECK_MIN_BODY,
+    SIZE_GROWTH,
     Invalid,
     ScheduleRules,
     as_utc,
@@ -71,9 +71,10 @@ class Ctx:
         return None if self.faults is None else self.faults.variations_for(campaign_id)
 
     @property
-    def sizes(self) -> bool:
-        """Whether the 50 KB object limits need checking for this body."""
-        return self.body_size > SIZE_CHECK_MIN_BODY
+    def sizes(self) -> int | None:
+        """The 50 KB object limit, or None when this body is too small to reach it."""
+        limit = self.opts.max_properties_bytes
+        return limit if self.body_size * SIZE_GROWTH > limit else None
 
     @property
     def now_dt(self) -> datetime:

@@ -16,6 +16,8 @@ from typing import Any
 import orjson
 import yaml
 
+from bridge.sandbox.validate import MAX_PROPERTIES_BYTES
+
 DEFAULT_API_KEY = "sandbox-api-key"
 API_KEY_ENV = "BRAZE_SANDBOX_API_KEY"
 ADMIN_TOKEN_ENV = "BRAZE_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable name
@@ -62,6 +64,8 @@ class SandboxOptions:
     list_api_schedules: bool = False
     company_time_zone: str = "UTC"
     max_body_bytes: int = MAX_BODY_BYTES
+    # trigger_properties / context / canvas_entry_properties limit ("50 KB"; 1,024 per K)
+    max_properties_bytes: int = MAX_PROPERTIES_BYTES
     # Memory bound of the recorded requests (bodies + responses), besides record_limit.
     record_max_bytes: int = RECORD_MAX_BYTES
     # Strict readings where Braze's docs are strict (False = the sandbox's older lenient one):
@@ -114,6 +118,7 @@ _POS_INTS = (
     "sends_id_daily_limit",
     "sends_id_window_s",
     "max_body_bytes",
+    "max_properties_bytes",
     "record_max_bytes",
 )
 _BOOLS = (

@@ -18,8 +18,8 @@ MAX_RECIPIENTS = 50
 MAX_PROPERTIES_BYTES = 50 * 1024
 MAX_SEND_ID_CHARS = 64
 # Re-serializing parsed JSON grows it by at most 4.5x (a number like `1e15` becomes
-# `1000000000000000.0`), so a body below 51200 / 4.5 bytes cannot hold a 50 KB object.
-SIZE_CHECK_MIN_BODY = 11_000
+# `1000000000000000.0`), so a body below limit / 4.5 bytes cannot hold an object over it.
+SIZE_GROWTH = 4.5
 # in_local_time: the latest time zone is UTC-12, so a wall-clock time has passed
 # "in all time zones" once it is more than 12 h behind UTC.
 LATEST_ZONE_OFFSET = timedelta(hours=12)
@@ -109,24 +109,26 @@ def check_send_id(body: dict[str, Any]) -> str | None:
     return send_id
 
 
-def check_properties(obj: dict[str, Any], key: str, where: str = "", sizes: bool = True) -> None:
+def check_properties(
+    obj: dict[str, Any], key: str, where: str = "", sizes: int | None = MAX_PROPERTIES_BYTES
+) -> None:
     """`trigger_properties` / `context` / `canvas_entry_properties`: an object of ≤ 50 KB.
 
-    `sizes=False` skips the size check; callers pass it when the whole request body is under
-    SIZE_CHECK_MIN_BODY bytes, which is too small for any object in it to reach 50 KB.
+    `sizes` is the size limit in bytes; None skips the size check. Callers pass None when the
+    whole request body is under limit / 4.5 bytes, too small for any object in it to reach it.
     """
     value = obj.get(key)
     if value is None:
         return
     if not isinstance(value, dict):
         raise Invalid(f"{where}{key} must be an object")
-    if not sizes:
+    if sizes is None:
         return
     size = len(orjson.dumps(value))
-    if size > MAX_PROPERTIES_BYTES:
+    if size > sizes:
         raise Invalid(
             f"{where}{key} exceeds the maximum size of 50 KB",
-            f"{where}{key} is {size} bytes serialized; the limit is {MAX_PROPERTIES_BYTES}",
+            f"{where}{key} is {size} bytes serialized; the limit is {sizes}",
         )
 
 
@@ -164,7 +166,9 @@ def check_user_alias(value: Any, where: str) -> None:
 # ---------------------------------------------------------------- recipients
 
 
-def check_recipient(rec: Any, i: int, props_keys: tuple[str, ...], sizes: bool = True) -> None:
+def check_recipient(
+    rec: Any, i: int, props_keys: tuple[str, ...], sizes: int | None = MAX_PROPERTIES_BYTES
+) -> None:
     if not isinstance(rec, dict):
         raise Invalid(f"recipients[{i}] must be an object")
     present = [k for k in IDENTIFIERS if rec.get(k) is not None]
@@ -220,7 +224,7 @@ def check_prioritization(value: Any, where: str) -> None:
 
 
 def check_recipients(
-    body: dict[str, Any], props_keys: tuple[str, ...], sizes: bool = True
+    body: dict[str, Any], props_keys: tuple[str, ...], sizes: int | None = MAX_PROPERTIES_BYTES
 ) -> int | None:
     """The `recipients` array; returns its length (None when absent)."""
     recipients = body.get("recipients")

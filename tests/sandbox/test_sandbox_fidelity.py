@@ -293,3 +293,20 @@ def test_sends_id_create_without_name(sandbox: Sandbox) -> None:
     assert len(send_id) == 16
     body = campaign(campaign_id="c1", send_id=send_id)
     assert sandbox.post("/campaigns/trigger/send", body).is_success
+
+
+def test_properties_limit_is_configurable(make_sandbox: Callable[..., Sandbox]) -> None:
+    # 50 KB read as 50,000 bytes (the decimal reading of Braze's "50 KB")
+    sb = make_sandbox(max_properties_bytes=50_000)
+    props = {"blob": "x" * 50_100}
+    r = sb.post("/campaigns/trigger/send", campaign(trigger_properties=props))
+    assert r.status_code == 400
+    assert r.json()["message"] == "trigger_properties exceeds the maximum size of 50 KB"
+    assert r.json()["errors"] == [
+        "trigger_properties is 50111 bytes serialized; the limit is 50000"
+    ]
+    assert (
+        make_sandbox()
+        .post("/campaigns/trigger/send", campaign(trigger_properties=props))
+        .is_success
+    )
