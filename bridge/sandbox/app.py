@@ -223,6 +223,8 @@ class SandboxApp:
             )
         resp = Response(self.opts.status_for(path), outcome.body)
         recipients = outcome.recipients
+        if method != "POST":  # the listing is not a message request
+            fault = Decision(fault.kind, fault.status, fault.delay_s, fault.hang)
         if fault.success == "queued":
             resp = Response(202, {"message": "queued"})
         elif fault.success == "partial":

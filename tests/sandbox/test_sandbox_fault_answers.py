@@ -35,8 +35,10 @@ def test_queued_answer_is_202_and_processed(make_sandbox: Callable[..., Sandbox]
     assert (r.status_code, r.json()) == (202, {"message": "queued"})
     st = sb.stats()
     assert (st["accepted_total"], st["accepted_recipients"], st["faults"]) == (1, 2, {"queued": 1})
-    # invalid requests are still refused, not queued
+    # invalid requests are still refused, not queued; the GET listing is never queued
     assert sb.post("/campaigns/trigger/send", {"campaign_id": "c"}).status_code == 400
+    r = sb.get("/messages/scheduled_broadcasts", params={"end_time": "2031-01-01"})
+    assert (r.status_code, r.json()) == (200, {"scheduled_broadcasts": []})
 
 
 def test_partial_errors_name_the_affected_recipient(make_sandbox: Callable[..., Sandbox]) -> None:

@@ -147,7 +147,7 @@ def app() -> SandboxApp:
 
 @pytest.mark.parametrize("path", sorted(ENDPOINTS))
 @settings(
-    max_examples=100,
+    max_examples=60,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -215,7 +215,7 @@ ADMIN = ["/_sandbox/config", "/_sandbox/faults"]
 
 
 @pytest.mark.parametrize("path", ADMIN)
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(body=st.dictionaries(st.text(max_size=20), json_values) | json_values)
 def test_admin_bodies_never_5xx(path: str, body: Any) -> None:
     app = SandboxApp(SandboxOptions(api_key=KEY))
