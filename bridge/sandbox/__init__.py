@@ -10,7 +10,8 @@ Python API::
     srv.stop()
 
 Choices made where Braze's documentation is silent or ambiguous (UNCONFIRMED points of
-docs/braze-api.md; details in docs/sandbox.md "Choices"):
+the team's Braze reference, shared/docs/braze-api.md, outside this repository; details in
+docs/sandbox.md "Choices"):
 
 * Success status: 201 for /canvas/trigger/send and /messages/live_activity/update (documented),
   200 for the others; per-endpoint override via `success_status`.
@@ -20,11 +21,16 @@ docs/braze-api.md; details in docs/sandbox.md "Choices"):
   time zones (UTC-12), the object page's wording; `at_optimal_time` once the date has passed.
   No 90-day horizon is enforced.
 * `braze_id` is accepted as a recipient identifier.
-* `/messages/scheduled_broadcasts` lists configured dashboard broadcasts and API-created
-  schedules (switch off with `list_api_schedules: false`); `end_time` is compared as a UTC
-  instant (naive values are UTC).
+* `/messages/scheduled_broadcasts` lists the configured dashboard broadcasts (API-created
+  schedules only with `list_api_schedules: true`); `end_time` is read as 00:00 UTC of its date.
 * `/sends/id/create`: each new (campaign_id, send_id) pair costs one unit of the daily quota;
-  re-creating an existing pair succeeds with the same send_id and costs nothing.
+  re-creating an existing pair succeeds with the same send_id and costs nothing (the
+  `duplicate_send_id_status` fault answers it with a 4xx instead). A `send_id` used in a send
+  must have been created for that campaign (`strict_send_ids`).
+* Targeting: an audience/segment without recipients needs `broadcast: true`
+  (`require_broadcast_flag`); `segment_id` is a parameter of `/messages/*` only.
+* Lenient where Braze's examples are: `prioritization` on any recipient, integer
+  `external_user_id`, a zone designator on local times (ignored), both schedule flags.
 * Rate limits: the old model (250/min broadcast pool, one shared hourly pool) with an optional
   NEW-model per-unique-audience broadcast limit; `/messages/schedule/create` stays in the
   default pool (as its page says). No `Retry-After` header is sent. Requests that pass auth and

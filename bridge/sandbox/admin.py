@@ -1,7 +1,14 @@
-"""The `/_sandbox/*` inspection, fault and configuration API (no API key, no rate limit)."""
+"""The `/_sandbox/*` inspection, fault and configuration API (no rate limit).
+
+Reads (GET) are open unless `protect_inspection` is set. Calls that change state (POST,
+DELETE) need `Authorization: Bearer <api key or admin_token>`, and a body, if any, must be
+`application/json`: a web page cannot send that header cross-origin without a CORS preflight,
+which the sandbox never answers, so it cannot reconfigure the sandbox (CSRF).
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -45,8 +52,52 @@ def _int_param(params: dict[str, str], key: str) -> int | None:
     return n
 
 
-def handle_admin(app: SandboxApp, method: str, path: str, query: str, raw: bytes) -> Response:
+def _authorized(app: SandboxApp, value: str | None) -> bool:
+    scheme, _, key = (value or "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        return False
+    secrets = [app.opts.api_key, app.opts.admin_token or ""]
+    return any(s and hmac.compare_digest(key.encode(), s.encode()) for s in secrets)
+
+
+def _guard(app: SandboxApp, method: str, headers: dict[str, str], raw: bytes) -> Response | None:
+    """401/415 for a state-changing call without the key or with a non-JSON body."""
+    changes = method not in ("GET", "HEAD")
+    if not changes and not app.opts.protect_inspection:
+        return None
+    if not _authorized(app, headers.get("authorization")):
+        what = "this call changes the sandbox" if changes else "protect_inspection is on"
+        return _resp(
+            401,
+            {
+                "message": "Unauthorized",
+                "errors": [
+                    f"{what}: send Authorization: Bearer <the sandbox API key or admin_token>"
+                ],
+            },
+        )
+    ctype = headers.get("content-type", "").lower()
+    if changes and (raw.strip() or ctype) and not ctype.startswith("application/json"):
+        return _resp(
+            415,
+            {
+                "message": "Unsupported Media Type",
+                "errors": ["/_sandbox/* bodies must be sent as Content-Type: application/json"],
+            },
+        )
+    return None
+
+
+def handle_admin(
+    app: SandboxApp, method: str, path: str, query: str, headers: dict[str, str], raw: bytes
+) -> Response:
     route = path[len("/_sandbox/") :].rstrip("/")
+    if route == "health" and method == "GET":
+        return _resp(200, {"status": "ok"})
+    refused = _guard(app, method, headers, raw)
+    if refused is not None:
+        return refused
     params = dict(parse_qsl(query))
     try:
         return _route(app, method, route, params, raw)
@@ -66,9 +117,7 @@ def _route(
         limit = _int_param(params, "limit")
         return _resp(200, {"requests": state.query_records(since, params.get("path"), limit)})
     if key == ("DELETE", "requests"):
-        n = len(state.records)
-        state.records.clear()
-        return _resp(200, {"cleared": n})
+        return _resp(200, {"cleared": state.clear_records()})
     if key == ("GET", "stats"):
         stats = state.stats()
         stats["pools"] = app.pools.state()
@@ -105,7 +154,7 @@ def _route(
         ]
         return _resp(200, {"send_ids": items})
     if key == ("POST", "reset"):
-        state.records.clear()
+        state.clear_records()
         state.reset_stats()
         state.schedules.clear()
         state.deleted_schedules.clear()

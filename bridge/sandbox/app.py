@@ -2,14 +2,15 @@
 
 Order of checks for a Braze endpoint (each step answers and stops on failure):
 
-1. fault decision (connection reset / 401 window / 429 window / injected 5xx)
+1. fault decision (connection reset / 401 window / 403 window / 429 window / injected 5xx)
 2. `Authorization: Bearer <key>` → 401
 3. body: Content-Type and JSON object → 400 (`{"error": ...}` for live activity)
 4. rate-limit pool (`broadcast` for broadcast/audience/segment requests on the send and
    trigger-schedule-create endpoints, `sends_id` for new send ids, else `default`) → 429.
    Requests that reach this step count against the pool even if validation then fails.
 5. per-endpoint validation → 400; poison-recipient fault → 400
-6. success (status per endpoint, overridable) and state change.
+6. success (status per endpoint, overridable) and state change; the `queued` fault turns it
+   into `202 {"message": "queued"}`, the `partial` fault adds an `errors[]` entry.
 
 Injected latency and hangs delay the answer after processing (the request has already been
 accepted and recorded when the client times out - the ambiguous case a client must handle).
@@ -33,10 +34,17 @@ from bridge.sandbox.faults import ERROR_TEXTS, NO_FAULT, Decision, Faults
 from bridge.sandbox.options import SandboxOptions
 from bridge.sandbox.ratelimit import Pools
 from bridge.sandbox.state import State
-from bridge.sandbox.validate import Invalid
+from bridge.sandbox.validate import IDENTIFIERS, Invalid
 
 ADMIN_PREFIX = "/_sandbox/"
-LIVE_ACTIVITY_BAD_BODY = "message body does not match declared format"
+# Braze's documented live-activity 400 body text (live_activity/update.md, start.md)
+LIVE_ACTIVITY_BAD_BODY = (
+    "\nProblem:\n  message body does not match declared format\nResolution:\n  when specifying "
+    "application/json as content-type, you must pass valid application/json in the "
+    "request's 'body' "
+)
+MSG_ACCESS_DENIED = "Access Denied"
+PARTIAL_TEXT = "sandbox fault: not delivered"
 POISON_TEXT = "sandbox fault: the request contains a poisoned recipient"
 
 
@@ -60,7 +68,7 @@ class SandboxApp:
     def __init__(self, options: SandboxOptions, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
         self.opts = options
-        self.state = State(options.record_limit, options.seed)
+        self.state = State(options.record_limit, options.seed, options.record_max_bytes)
         self.pools = Pools(
             hourly_limit=options.hourly_limit,
             hourly_window_s=options.hourly_window_s,
@@ -76,6 +84,10 @@ class SandboxApp:
     # ------------------------------------------------------------ configuration
 
     def apply_options(self, new: SandboxOptions) -> None:
+        """Switch to `new` settings; all or nothing (bad faults raise before any change)."""
+        faults = None
+        if new.faults != self.opts.faults:
+            faults = Faults.parse(new.faults, self.clock(), new.seed)
         old, self.opts = self.opts, new
         self.pools.reconfigure(rl.DEFAULT, new.hourly_limit, new.hourly_window_s, None)
         self.pools.reconfigure(
@@ -85,10 +97,10 @@ class SandboxApp:
             new.broadcast_audience_limit,
         )
         self.pools.reconfigure(rl.SENDS_ID, new.sends_id_daily_limit, new.sends_id_window_s, None)
-        if new.record_limit != old.record_limit:
-            self.state.set_record_limit(new.record_limit)
-        if new.faults != old.faults:
-            self.faults = Faults.parse(new.faults, self.clock(), new.seed)
+        if (new.record_limit, new.record_max_bytes) != (old.record_limit, old.record_max_bytes):
+            self.state.set_record_limit(new.record_limit, new.record_max_bytes)
+        if faults is not None:
+            self.faults = faults
 
     def set_faults(self, spec: dict[str, Any] | None) -> None:
         self.faults = Faults.parse(spec, self.clock(), self.opts.seed)
@@ -99,7 +111,7 @@ class SandboxApp:
     def handle(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Response:
         path, _, query = target.partition("?")
         if path.startswith(ADMIN_PREFIX):
-            return handle_admin(self, method, path, query, raw)
+            return handle_admin(self, method, path, query, headers, raw)
         ep = ENDPOINTS.get(path)
         now = self.clock()
         if ep is None:
@@ -166,6 +178,9 @@ class SandboxApp:
         auth_error = self._check_auth(headers.get("authorization"))
         if auth_error is not None:
             return self._finish(method, path, query, None, now, rate, Response(401, auth_error))
+        if fault.kind == "forbidden":
+            resp = Response(403, {"message": MSG_ACCESS_DENIED})
+            return self._finish(method, path, query, None, now, rate, resp, fault)
         if fault.kind == "rate_limited":
             resp = Response(429, {"message": "Rate limit exceeded"})
             return self._finish(method, path, query, None, now, (rate[0], 0, rate[2]), resp, fault)
@@ -181,7 +196,7 @@ class SandboxApp:
                 return self._finish(method, path, query, None, now, rate, parsed, fault)
             body = parsed
         rec_body = raw if method == "POST" else None
-        if ep.broadcast_capable and is_broadcast(body):
+        if ep.broadcast_capable and is_broadcast(path, body):
             pool = self.pools[rl.BROADCAST]
             ok = pool.take(now, audience_key(body) if pool.sub_limit else None)
         else:
@@ -189,7 +204,7 @@ class SandboxApp:
         if not ok:
             resp = Response(429, {"message": "Rate limit exceeded"})
             return self._finish(method, path, query, rec_body, now, pool.headers(now), resp, fault)
-        ctx = Ctx(self.opts, self.state, self.pools, now, len(raw))
+        ctx = Ctx(self.opts, self.state, self.pools, now, len(raw), self.faults)
         try:
             if self.faults.active and self.faults.poisoned(body) is not None:
                 raise Invalid("Bad Request", POISON_TEXT)
@@ -207,6 +222,15 @@ class SandboxApp:
                 method, path, query, rec_body, now, pool.headers(now), resp, fault, fault_name=kind
             )
         resp = Response(self.opts.status_for(path), outcome.body)
+        recipients = outcome.recipients
+        if method != "POST":  # the listing is not a message request
+            fault = Decision(fault.kind, fault.status, fault.delay_s, fault.hang)
+        if fault.success == "queued":
+            resp = Response(202, {"message": "queued"})
+        elif fault.success == "partial":
+            error = self._partial_error(body, recipients)
+            resp.body = {**outcome.body, "errors": [error]}
+            recipients = max(0, recipients - 1)
         return self._finish(
             method,
             path,
@@ -216,8 +240,26 @@ class SandboxApp:
             pool.headers(now),
             resp,
             fault,
-            recipients=outcome.recipients,
+            recipients=recipients,
+            fault_name=fault.success,
         )
+
+    def _partial_error(self, body: dict[str, Any], n: int) -> str:
+        """The `errors[]` entry of an injected partial success, naming one recipient."""
+        if n <= 0:
+            return f"{PARTIAL_TEXT} (some users of the audience)"
+        i = self.faults.pick(n)
+        recipients = body.get("recipients")
+        if isinstance(recipients, list) and i < len(recipients):
+            rec = recipients[i]
+            ident = next((k for k in IDENTIFIERS if rec.get(k) is not None), "recipient")
+            return (
+                f"recipients[{i}] ({ident} {orjson.dumps(rec.get(ident)).decode()}): {PARTIAL_TEXT}"
+            )
+        ids = [*(body.get("external_user_ids") or []), *(body.get("user_aliases") or [])]
+        if i < len(ids):
+            return f"{orjson.dumps(ids[i]).decode()}: {PARTIAL_TEXT}"
+        return f"recipient {i}: {PARTIAL_TEXT}"
 
     def _check_auth(self, value: str | None) -> dict[str, str] | None:
         if not value:
@@ -235,7 +277,7 @@ class SandboxApp:
     ) -> dict[str, Any] | Response:
         def bad(detail: str) -> Response:
             if ep.error_key == "error":
-                return Response(400, {"error": LIVE_ACTIVITY_BAD_BODY, "errors": [detail]})
+                return Response(400, {"error": LIVE_ACTIVITY_BAD_BODY})
             return Response(400, {"message": "Bad Request", "errors": [detail]})
 
         ctype = headers.get("content-type", "")
@@ -268,7 +310,7 @@ class SandboxApp:
         name = fault_name
         if fault.kind is not None:
             name = fault.kind
-        elif fault.hang:
+        elif name is None and fault.hang:
             name = "hang"
         resp.payload = orjson.dumps(resp.body)
         self.state.record(
@@ -281,5 +323,6 @@ class SandboxApp:
             response=resp.payload,
             recipients=recipients,
             fault=name,
+            known_path=path in ENDPOINTS,
         )
         return resp

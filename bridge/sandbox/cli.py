@@ -83,6 +83,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="recorded requests kept (default 100000; 0 = record nothing, keep stats)",
     )
+    a(
+        "--record-max-bytes",
+        type=int,
+        help="memory bound of the recorded requests in bytes (default 268435456)",
+    )
+    a(
+        "--admin-token",
+        help="second secret accepted by state-changing /_sandbox/* calls "
+        "(default: $BRAZE_SANDBOX_ADMIN_TOKEN; the API key is always accepted)",
+    )
+    flag = parser.add_argument
+    flag(
+        "--protect-inspection",
+        action="store_const",
+        const=True,
+        help="require the API key or admin token for GET /_sandbox/* too",
+    )
+    flag(
+        "--list-api-schedules",
+        action="store_const",
+        const=True,
+        help="also list API-created schedules in GET /messages/scheduled_broadcasts",
+    )
+    flag(
+        "--lenient-targeting",
+        dest="require_broadcast_flag",
+        action="store_const",
+        const=False,
+        help="accept an audience/segment_id without broadcast: true (older sandbox reading)",
+    )
+    flag(
+        "--lenient-send-ids",
+        dest="strict_send_ids",
+        action="store_const",
+        const=False,
+        help="accept send_ids that were not created for the request's campaign",
+    )
+    flag(
+        "--strict-schedule",
+        action="store_const",
+        const=True,
+        help="refuse both schedule flags together and zone designators on local times",
+    )
     a("--config", metavar="FILE", help="JSON/YAML file with the same settings (snake_case)")
 
 
@@ -90,7 +133,8 @@ _FLAG_KEYS = (
     "host", "port", "api_key", "campaign_ids", "canvas_ids", "paused_canvases",
     "archived_canvases", "hourly_limit", "hourly_window_s", "broadcast_limit",
     "broadcast_window_s", "broadcast_audience_limit", "sends_id_daily_limit",
-    "sends_id_window_s", "seed", "record_limit",
+    "sends_id_window_s", "seed", "record_limit", "record_max_bytes", "admin_token",
+    "protect_inspection", "list_api_schedules", "require_broadcast_flag", "strict_send_ids",
 )  # fmt: skip
 
 
@@ -104,6 +148,9 @@ def build_options(args: argparse.Namespace) -> SandboxOptions:
         value = getattr(args, key, None)
         if value is not None:
             given[key] = value
+    if getattr(args, "strict_schedule", None):
+        given["allow_both_schedule_flags"] = False
+        given["allow_local_time_offset"] = False
     if getattr(args, "faults", None):
         given["faults"] = load_file_or_json(args.faults)
     if getattr(args, "success_status", None):

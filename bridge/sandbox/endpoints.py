@@ -11,12 +11,15 @@ import orjson
 
 from bridge.sandbox import messages as m
 from bridge.sandbox import ratelimit as rl
+from bridge.sandbox.faults import Faults
 from bridge.sandbox.options import SandboxOptions
 from bridge.sandbox.ratelimit import Pools
 from bridge.sandbox.state import ScheduleEntry, State
 from bridge.sandbox.validate import (
-    SIZE_CHECK_MIN_BODY,
+    MSG_NO_RECIPIENTS,
+    SIZE_GROWTH,
     Invalid,
+    ScheduleRules,
     as_utc,
     bad_request,
     check_audience,
@@ -25,6 +28,7 @@ from bridge.sandbox.validate import (
     check_schedule,
     check_send_id,
     check_targeting,
+    local_send_started,
     optional_str,
     parse_iso,
     require_str,
@@ -44,6 +48,9 @@ class OverLimit(Exception):
     """The request exceeds its pool (raised by handlers that charge their pool themselves)."""
 
 
+MSG_INVALID_SEND_ID = "Invalid send_id"
+
+
 @dataclass(slots=True)
 class Ctx:
     opts: SandboxOptions
@@ -51,11 +58,23 @@ class Ctx:
     pools: Pools
     now: float
     body_size: int = 0
+    faults: Faults | None = None
 
     @property
-    def sizes(self) -> bool:
-        """Whether the 50 KB object limits need checking for this body."""
-        return self.body_size > SIZE_CHECK_MIN_BODY
+    def rules(self) -> ScheduleRules:
+        return ScheduleRules(
+            both_flags_ok=self.opts.allow_both_schedule_flags,
+            local_offset_ok=self.opts.allow_local_time_offset,
+        )
+
+    def variations(self, campaign_id: str | None) -> dict[str, str | None] | None:
+        return None if self.faults is None else self.faults.variations_for(campaign_id)
+
+    @property
+    def sizes(self) -> int | None:
+        """The 50 KB object limit, or None when this body is too small to reach it."""
+        limit = self.opts.max_properties_bytes
+        return limit if self.body_size * SIZE_GROWTH > limit else None
 
     @property
     def now_dt(self) -> datetime:
@@ -110,19 +129,43 @@ def _attachments(body: dict[str, Any], broadcast: bool) -> None:
         require_str(item, "url", f"attachments[{i}].")
 
 
+def _send_id(ctx: Ctx, body: dict[str, Any], cid: str | None) -> str | None:
+    """`send_id`; in strict mode it must have been created for this campaign."""
+    send_id = check_send_id(body)
+    if send_id is None or not ctx.opts.strict_send_ids:
+        return send_id
+    if cid is None:
+        raise Invalid(
+            MSG_INVALID_SEND_ID,
+            f"send_id {send_id!r} needs a campaign_id (send ids belong to a campaign)",
+        )
+    if (cid, send_id) not in ctx.state.send_ids:
+        mine = [c for c, s in ctx.state.send_ids if s == send_id]
+        why = (
+            f"it was created for campaign_id {mine[0]!r}"
+            if mine
+            else "create it with POST /sends/id/create first"
+        )
+        raise Invalid(
+            MSG_INVALID_SEND_ID,
+            f"send_id {send_id!r} does not exist for campaign_id {cid!r}: {why}",
+        )
+    return send_id
+
+
 def _trigger(ctx: Ctx, body: dict[str, Any], props: tuple[str, ...]) -> tuple[int, bool]:
     """Shared part of the campaign/canvas trigger send and schedule-create bodies."""
     for key in props:
         check_properties(body, key, sizes=ctx.sizes)
     n = check_recipients(body, props, ctx.sizes)
     _audience(body)
-    broadcast = check_targeting(body, n, "recipients")
+    broadcast = check_targeting(body, n, "recipients", require_flag=ctx.opts.require_broadcast_flag)
     return n or 0, broadcast
 
 
 def campaign_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
-    _campaign_id(ctx, body)
-    send_id = check_send_id(body)
+    cid = _campaign_id(ctx, body)
+    send_id = _send_id(ctx, body, cid)
     n, broadcast = _trigger(ctx, body, CAMPAIGN_PROPS)
     _attachments(body, broadcast)
     out: dict[str, Any] = {"dispatch_id": ctx.dispatch_id(), "message": "success"}
@@ -142,17 +185,33 @@ def canvas_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
     return Outcome(out, n)
 
 
-def messages_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
-    cid = _campaign_id(ctx, body, required=False)
-    check_send_id(body)
+def _messages_targeting(ctx: Ctx, body: dict[str, Any]) -> tuple[int | None, bool]:
     optional_str(body, "segment_id")
-    m.check_flags(body, "override_frequency_capping")
     m.check_subscription_state(body)
     n = m.check_user_lists(body)
     _audience(body)
-    check_targeting(body, n, "external_user_ids/user_aliases")
-    m.check_messages(body.get("messages"), m.SEND_MESSAGE_KEYS, cid is not None)
-    return Outcome({"dispatch_id": ctx.dispatch_id(), "message": "success"}, n or 0)
+    broadcast = check_targeting(
+        body,
+        n,
+        "external_user_ids/user_aliases",
+        segment_ok=True,
+        require_flag=ctx.opts.require_broadcast_flag,
+    )
+    return n, broadcast
+
+
+def messages_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = _campaign_id(ctx, body, required=False)
+    send_id = _send_id(ctx, body, cid)
+    m.check_flags(body, "override_frequency_capping")
+    n, broadcast = _messages_targeting(ctx, body)
+    m.check_messages(
+        body.get("messages"), m.SEND_MESSAGE_KEYS, cid is not None, ctx.variations(cid)
+    )
+    out: dict[str, Any] = {"dispatch_id": ctx.dispatch_id(), "message": "success"}
+    if broadcast and cid is not None:  # API campaigns sent as a broadcast are tracked (§2.4)
+        out["send_id"] = send_id or ctx.state.ids.hex(8)
+    return Outcome(out, n or 0)
 
 
 # ---------------------------------------------------------------- schedules
@@ -161,7 +220,7 @@ def messages_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome
 def _new_schedule(
     ctx: Ctx, kind: str, target: str | None, body: dict[str, Any], n: int, broadcast: bool
 ) -> Outcome:
-    sched = check_schedule(body.get("schedule"), ctx.now_dt)
+    sched = check_schedule(body.get("schedule"), ctx.now_dt, ctx.rules)
     sid = ctx.state.ids.hex()
     dispatch = ctx.dispatch_id()
     entry = ScheduleEntry(sid, kind, target, sched, n, broadcast, dispatch, ctx.now, ctx.now)
@@ -192,7 +251,16 @@ def _delete(ctx: Ctx, entry: ScheduleEntry) -> Outcome:
 
 
 def _replace(ctx: Ctx, entry: ScheduleEntry, body: dict[str, Any]) -> Outcome:
-    entry.schedule = check_schedule(body.get("schedule"), ctx.now_dt)
+    new = None
+    if body.get("schedule") is not None or entry.kind != "messages":
+        new = check_schedule(body.get("schedule"), ctx.now_dt, ctx.rules)
+    if local_send_started(entry.schedule, ctx.now_dt):
+        # "Updates aren't applied if the original schedule used local time and the original
+        # time has already passed in any time zone": answered success, not applied.
+        entry.ignore_update(ctx.now, body)
+        return Outcome({"message": "success"})
+    if new is not None:
+        entry.schedule = new
     entry.updated_at = ctx.now
     return Outcome({"message": "success"})
 
@@ -204,14 +272,12 @@ def messages_schedule_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str])
             "recipients is not a parameter of /messages/schedule/create",
             "use external_user_ids / user_aliases / segment_id / audience",
         )
-    check_send_id(body)
-    optional_str(body, "segment_id")
+    _send_id(ctx, body, cid)
     m.check_flags(body, "override_messaging_limits")
-    m.check_subscription_state(body)
-    n = m.check_user_lists(body)
-    _audience(body)
-    broadcast = check_targeting(body, n, "external_user_ids/user_aliases")
-    m.check_messages(body.get("messages"), m.SCHEDULE_MESSAGE_KEYS, cid is not None)
+    n, broadcast = _messages_targeting(ctx, body)
+    m.check_messages(
+        body.get("messages"), m.SCHEDULE_MESSAGE_KEYS, cid is not None, ctx.variations(cid)
+    )
     return _new_schedule(ctx, "messages", cid, body, n or 0, broadcast)
 
 
@@ -220,11 +286,11 @@ def messages_schedule_update(ctx: Ctx, body: dict[str, Any], _q: dict[str, str])
     if body.get("schedule") is None and body.get("messages") is None:
         raise Invalid("schedule or messages is required")
     if body.get("messages") is not None:
-        m.check_messages(body["messages"], m.SCHEDULE_MESSAGE_KEYS, entry.target_id is not None)
-    if body.get("schedule") is not None:
-        return _replace(ctx, entry, body)
-    entry.updated_at = ctx.now
-    return Outcome({"message": "success"})
+        cid = entry.target_id
+        m.check_messages(
+            body["messages"], m.SCHEDULE_MESSAGE_KEYS, cid is not None, ctx.variations(cid)
+        )
+    return _replace(ctx, entry, body)
 
 
 def messages_schedule_delete(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
@@ -233,7 +299,7 @@ def messages_schedule_delete(ctx: Ctx, body: dict[str, Any], _q: dict[str, str])
 
 def campaign_schedule_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
     cid = _campaign_id(ctx, body)
-    check_send_id(body)
+    _send_id(ctx, body, cid)
     n, broadcast = _trigger(ctx, body, CAMPAIGN_PROPS)
     return _new_schedule(ctx, "campaign", cid, body, n, broadcast)
 
@@ -273,6 +339,13 @@ def sends_id_create(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outco
     cid = _campaign_id(ctx, body) or ""
     send_id = check_send_id(body)
     if send_id is not None and (cid, send_id) in ctx.state.send_ids:
+        faults = ctx.faults
+        if faults is not None and faults.duplicate_send_id_status is not None:
+            raise Invalid(
+                faults.duplicate_send_id_message,
+                f"send_id {send_id!r} was already created for campaign_id {cid!r}",
+                status=faults.duplicate_send_id_status,
+            )
         return Outcome({"message": "success", "send_id": send_id})
     if not ctx.pools[rl.SENDS_ID].take(ctx.now):
         raise OverLimit
@@ -289,7 +362,9 @@ def scheduled_broadcasts(ctx: Ctx, _b: dict[str, Any], query: dict[str, str]) ->
     end_dt = parse_iso(raw)
     if end_dt is None:
         raise bad_request(f"end_time {raw!r} is not an ISO-8601 datetime")
-    now, end = ctx.now_dt, as_utc(end_dt)
+    # Braze: end_time "is treated as midnight in UTC time by the API"
+    end_day = as_utc(end_dt).date()
+    now, end = ctx.now_dt, datetime(end_day.year, end_day.month, end_day.day, tzinfo=UTC)
     items: list[tuple[datetime, dict[str, Any]]] = []
     for i, b in enumerate(ctx.opts.scheduled_broadcasts):
         when = parse_iso(b.get("next_send_time"))
@@ -320,14 +395,43 @@ def live_activity_update(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> 
     if not isinstance(body["content_state"], dict):
         raise Invalid("content_state must be an object")
     m.check_flags(body, "end_activity")
-    for key in ("dismissal_date", "stale_date"):
-        value = body.get(key)
-        if value is not None and parse_iso(value) is None:
-            raise Invalid(f"{key} must be an ISO-8601 datetime")
+    _live_activity_common(body)
     note = body.get("notification")
     if note is not None and not isinstance(note, dict):
         raise Invalid("notification must be an apple_push object")
     return Outcome({"message": "success"})
+
+
+def _live_activity_common(body: dict[str, Any]) -> None:
+    for key in ("dismissal_date", "stale_date"):
+        value = body.get(key)
+        if value is not None and parse_iso(value) is None:
+            raise Invalid(f"{key} must be an ISO-8601 datetime")
+
+
+def live_activity_start(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    """Push-to-start (`/messages/live_activity/start`), default pool like the update."""
+    for key in ("app_id", "activity_id", "activity_attributes_type"):
+        require_str(body, key)
+    for key in ("activity_attributes", "content_state", "notification"):
+        if body.get(key) is None:
+            raise Invalid(f"{key} is required")
+        if not isinstance(body[key], dict):
+            raise Invalid(f"{key} must be an object")
+    _live_activity_common(body)
+    optional_str(body, "segment_id")
+    n = m.check_user_lists({"external_user_ids": body.get("external_user_ids")})
+    # the body names it custom_audience; the parameter table says "audience"
+    for key in ("custom_audience", "audience"):
+        if body.get(key) is not None:
+            check_audience(body[key], key)
+    targeted = any(body.get(k) is not None for k in ("segment_id", "custom_audience", "audience"))
+    if not n and not targeted:
+        raise Invalid(
+            MSG_NO_RECIPIENTS,
+            "one of external_user_ids, segment_id or custom_audience is required",
+        )
+    return Outcome({"message": "success"}, n or 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,15 +458,21 @@ ENDPOINTS: dict[str, Endpoint] = {
     "/messages/schedule/delete": Endpoint("POST", messages_schedule_delete),
     "/sends/id/create": Endpoint("POST", sends_id_create, pool=rl.SENDS_ID),
     "/messages/live_activity/update": Endpoint("POST", live_activity_update, error_key="error"),
+    "/messages/live_activity/start": Endpoint("POST", live_activity_start, error_key="error"),
     "/messages/scheduled_broadcasts": Endpoint("GET", scheduled_broadcasts),
 }
 
 
-def is_broadcast(body: dict[str, Any]) -> bool:
+def is_broadcast(path: str, body: dict[str, Any]) -> bool:
+    """Whether a request goes to the broadcast pool: it targets a segment, an audience or the
+    whole campaign segment, and names no users ("when only specifying a segment or Connected
+    Audience"). `segment_id` counts on `/messages/*` only (elsewhere it is not a parameter)."""
+    if body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases"):
+        return False
     return (
         body.get("broadcast") is True
         or body.get("audience") is not None
-        or body.get("segment_id") is not None
+        or (path.startswith("/messages/") and body.get("segment_id") is not None)
     )
 
 

@@ -10,6 +10,10 @@ Fault settings (all optional; see docs/sandbox.md):
      "rate_limit_for_s": 10,
      "unauthorized_for_s": 5,
      "poison_prefixes": ["poison-"], "poison_ids": ["user-13"],
+     "forbidden_for_s": 5,
+     "queued_rate": 0.1, "partial_error_rate": 0.1,
+     "message_variations": {"c1": ["v1"], "c2": {"v2": "email"}},
+     "duplicate_send_id_status": 400,
      "paths": ["/campaigns/trigger/send"]}
 
 Random draws come from one `random.Random(seed)`, in a fixed order per request, so a run with
@@ -36,10 +40,13 @@ class FaultError(ValueError):
 
 @dataclass(slots=True)
 class Decision:
-    kind: str | None = None  # None | "unauthorized" | "rate_limited" | "reset" | "error"
+    # None | "unauthorized" | "forbidden" | "rate_limited" | "reset" | "error"
+    kind: str | None = None
     status: int = 0
     delay_s: float = 0.0
     hang: bool = False
+    # applied to a request that succeeds: None | "queued" | "partial"
+    success: str | None = None
 
 
 NO_FAULT = Decision()
@@ -101,8 +108,36 @@ KNOWN = frozenset(
         "poison_prefixes",
         "poison_ids",
         "paths",
+        "forbidden_for_s",
+        "queued_rate",
+        "partial_error_rate",
+        "message_variations",
+        "duplicate_send_id_status",
+        "duplicate_send_id_message",
     }
 )
+DUPLICATE_SEND_ID_TEXT = "send_id already exists"
+
+
+def _variations(v: Any) -> dict[str, dict[str, str | None]]:
+    """`message_variations`: {campaign_id: [variation ids] | {variation id: channel}}."""
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise FaultError("message_variations: expected {campaign_id: [ids] | {id: channel}}")
+    out: dict[str, dict[str, str | None]] = {}
+    for cid, ids in v.items():
+        if isinstance(ids, list) and all(isinstance(x, str) and x for x in ids):
+            out[cid] = dict.fromkeys(ids)
+        elif isinstance(ids, dict) and all(
+            isinstance(k, str) and k and (c is None or isinstance(c, str)) for k, c in ids.items()
+        ):
+            out[cid] = dict(ids)
+        else:
+            raise FaultError(
+                f"message_variations[{cid}]: expected a list of ids or {{id: channel}}"
+            )
+    return out
 
 
 @dataclass
@@ -119,6 +154,12 @@ class Faults:
     poison_prefixes: tuple[str, ...] = ()
     poison_ids: frozenset[str] = frozenset()
     paths: frozenset[str] | None = None
+    forbidden_until: float = 0.0
+    queued_rate: float = 0.0
+    partial_error_rate: float = 0.0
+    message_variations: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    duplicate_send_id_status: int | None = None
+    duplicate_send_id_message: str = DUPLICATE_SEND_ID_TEXT
     rng: random.Random = field(default_factory=random.Random)
 
     @classmethod
@@ -143,6 +184,15 @@ class Faults:
         paths = data.get("paths")
         rl_for = _seconds(data, "rate_limit_for_s", None)
         unauth_for = _seconds(data, "unauthorized_for_s", None)
+        forbidden_for = _seconds(data, "forbidden_for_s", None)
+        dup = data.get("duplicate_send_id_status")
+        if dup is not None and (
+            isinstance(dup, bool) or not isinstance(dup, int) or not 400 <= dup <= 499
+        ):
+            raise FaultError("duplicate_send_id_status: expected a 4xx status")
+        dup_text = data.get("duplicate_send_id_message", DUPLICATE_SEND_ID_TEXT)
+        if not isinstance(dup_text, str) or not dup_text:
+            raise FaultError("duplicate_send_id_message: expected a non-empty string")
         return cls(
             spec=dict(data),
             error_rate=_rate(data, "error_rate"),
@@ -156,6 +206,12 @@ class Faults:
             poison_prefixes=_strings(data, "poison_prefixes"),
             poison_ids=frozenset(_strings(data, "poison_ids")),
             paths=None if paths is None else frozenset(_strings(data, "paths")),
+            forbidden_until=now + forbidden_for if forbidden_for else 0.0,
+            queued_rate=_rate(data, "queued_rate"),
+            partial_error_rate=_rate(data, "partial_error_rate"),
+            message_variations=_variations(data.get("message_variations")),
+            duplicate_send_id_status=dup,
+            duplicate_send_id_message=dup_text,
             rng=random.Random(fseed),
         )
 
@@ -168,6 +224,7 @@ class Faults:
             "faults": self.spec,
             "rate_limit_until": self.rate_limit_until or None,
             "unauthorized_until": self.unauthorized_until or None,
+            "forbidden_until": self.forbidden_until or None,
         }
 
     def decide(self, path: str, now: float) -> Decision:
@@ -184,8 +241,17 @@ class Faults:
         if self.latency is not None:
             lo, hi = self.latency
             d.delay_s = (lo if lo == hi else rng.uniform(lo, hi)) / 1000.0
+        # newer fault kinds draw after the older ones, so old seeds give the old sequence
+        queued = self.queued_rate > 0 and rng.random() < self.queued_rate
+        partial = self.partial_error_rate > 0 and rng.random() < self.partial_error_rate
+        if queued:
+            d.success = "queued"
+        elif partial:
+            d.success = "partial"
         if now < self.unauthorized_until:
             d.kind = "unauthorized"
+        elif now < self.forbidden_until:
+            d.kind = "forbidden"
         elif now < self.rate_limit_until:
             d.kind = "rate_limited"
         elif reset:
@@ -209,8 +275,20 @@ class Faults:
         if isinstance(ext, list):
             ids.extend(ext)
         for uid in ids:
+            if isinstance(uid, int) and not isinstance(uid, bool):
+                uid = str(uid)
             if not isinstance(uid, str):
                 continue
             if uid in self.poison_ids or uid.startswith(self.poison_prefixes):
                 return uid
         return None
+
+    def variations_for(self, campaign_id: str | None) -> dict[str, str | None] | None:
+        """The known message-variation ids of a campaign (None = not configured)."""
+        if campaign_id is None or not self.message_variations:
+            return None
+        return self.message_variations.get(campaign_id)
+
+    def pick(self, n: int) -> int:
+        """A recipient index for a partial-error answer (drawn only when one is injected)."""
+        return self.rng.randrange(n) if n > 1 else 0

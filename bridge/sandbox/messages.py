@@ -12,6 +12,7 @@ from bridge.sandbox.validate import (
     MSG_TOO_MANY_IDS,
     Invalid,
     check_user_alias,
+    is_int_id,
     optional_bool,
 )
 
@@ -42,7 +43,9 @@ def check_user_lists(body: dict[str, Any]) -> int | None:
         return None
     n_ext = n_alias = 0
     if ext is not None:
-        if not isinstance(ext, list) or not all(isinstance(x, str) and x for x in ext):
+        if not isinstance(ext, list) or not all(
+            (isinstance(x, str) and x) or is_int_id(x) for x in ext
+        ):
             raise Invalid("external_user_ids must be an array of non-empty strings")
         n_ext = len(ext)
     if aliases is not None:
@@ -60,12 +63,21 @@ def check_user_lists(body: dict[str, Any]) -> int | None:
 
 def check_subscription_state(body: dict[str, Any]) -> None:
     state = body.get("recipient_subscription_state")
-    if state is not None and state not in SUBSCRIPTION_STATES:
+    if state is not None and (not isinstance(state, str) or state not in SUBSCRIPTION_STATES):
         raise Invalid("recipient_subscription_state must be one of opted_in, subscribed, all")
 
 
-def check_messages(value: Any, allowed: frozenset[str], need_variation: bool) -> None:
-    """The messaging objects; Braze's documented 400 texts where they exist."""
+def check_messages(
+    value: Any,
+    allowed: frozenset[str],
+    need_variation: bool,
+    variations: dict[str, str | None] | None = None,
+) -> None:
+    """The messaging objects; Braze's documented 400 texts where they exist.
+
+    `variations` (the `message_variations` fault for this campaign): the known
+    message-variation ids, each with its channel (a messaging-object key) or None.
+    """
     if value is None or value == {}:
         raise Invalid("No message to send", "messages must contain at least one messaging object")
     if not isinstance(value, dict):
@@ -89,12 +101,24 @@ def check_messages(value: Any, allowed: frozenset[str], need_variation: bool) ->
                 raise Invalid("Apple Push Length Exceeded", f"{size} bytes > {APPLE_PUSH_MAX}")
             if key == "android_push" and size > ANDROID_PUSH_MAX:
                 raise Invalid("Android Push Length Exceeded", f"{size} bytes > {ANDROID_PUSH_MAX}")
-        if need_variation:
-            variation = obj.get("message_variation_id")
-            if not isinstance(variation, str) or not variation:
+        variation = obj.get("message_variation_id")
+        if need_variation and (not isinstance(variation, str) or not variation):
+            raise Invalid(
+                "Message Variant Unspecified",
+                f"messages.{key}.message_variation_id is required when campaign_id is given",
+            )
+        if variations is not None and variation is not None:
+            if not isinstance(variation, str) or variation not in variations:
                 raise Invalid(
-                    "Message Variant Unspecified",
-                    f"messages.{key}.message_variation_id is required when campaign_id is given",
+                    "Invalid Message Variant",
+                    f"messages.{key}.message_variation_id {variation!r} is not a variation "
+                    "of this campaign",
+                )
+            channel = variations[variation]
+            if channel is not None and channel != key:
+                raise Invalid(
+                    "Mismatched Message Type",
+                    f"message variation {variation!r} is a {channel} variation, not {key}",
                 )
 
 

@@ -16,8 +16,11 @@ from typing import Any
 import orjson
 import yaml
 
+from bridge.sandbox.validate import MAX_PROPERTIES_BYTES
+
 DEFAULT_API_KEY = "sandbox-api-key"
 API_KEY_ENV = "BRAZE_SANDBOX_API_KEY"
+ADMIN_TOKEN_ENV = "BRAZE_SANDBOX_ADMIN_TOKEN"  # noqa: S105 - a variable name
 MAX_BODY_BYTES = 4 * 1024 * 1024
 
 # Success status per endpoint. 201 is documented for the Canvas trigger send and the
@@ -25,7 +28,9 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 DEFAULT_SUCCESS_STATUS: dict[str, int] = {
     "/canvas/trigger/send": 201,
     "/messages/live_activity/update": 201,
+    "/messages/live_activity/start": 201,
 }
+RECORD_MAX_BYTES = 256 * 1024 * 1024
 
 
 class OptionsError(ValueError):
@@ -55,9 +60,26 @@ class SandboxOptions:
     record_limit: int = 100_000
     success_status: dict[str, int] = field(default_factory=dict)
     scheduled_broadcasts: list[dict[str, Any]] = field(default_factory=list)
-    list_api_schedules: bool = True
+    # Braze documents dashboard schedules only; API-created ones behind this option.
+    list_api_schedules: bool = False
     company_time_zone: str = "UTC"
     max_body_bytes: int = MAX_BODY_BYTES
+    # trigger_properties / context / canvas_entry_properties limit ("50 KB"; 1,024 per K)
+    max_properties_bytes: int = MAX_PROPERTIES_BYTES
+    # Memory bound of the recorded requests (bodies + responses), besides record_limit.
+    record_max_bytes: int = RECORD_MAX_BYTES
+    # Strict readings where Braze's docs are strict (False = the sandbox's older lenient one):
+    # an audience/segment_id without recipients needs broadcast: true ...
+    require_broadcast_flag: bool = True
+    # ... and a send_id must have been created (/sends/id/create) for the request's campaign.
+    strict_send_ids: bool = True
+    # Lenient readings where Braze's own examples do it (False = reject):
+    allow_both_schedule_flags: bool = True
+    allow_local_time_offset: bool = True
+    # A second secret accepted by the state-changing /_sandbox/* calls (besides the API key).
+    admin_token: str | None = field(default_factory=lambda: os.environ.get(ADMIN_TOKEN_ENV) or None)
+    # Also require the key/token for the reads (GET /_sandbox/requests shows request bodies).
+    protect_inspection: bool = False
 
     def __post_init__(self) -> None:
         # accept any iterable of ids from Python callers (lists, sets)
@@ -76,12 +98,13 @@ class SandboxOptions:
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.name == "api_key":
+            if f.name in ("api_key", "admin_token"):
                 continue
             if isinstance(v, frozenset):
                 v = sorted(v)
             out[f.name] = v
         out["api_key_set"] = bool(self.api_key)
+        out["admin_token_set"] = bool(self.admin_token)
         return out
 
 
@@ -95,6 +118,16 @@ _POS_INTS = (
     "sends_id_daily_limit",
     "sends_id_window_s",
     "max_body_bytes",
+    "max_properties_bytes",
+    "record_max_bytes",
+)
+_BOOLS = (
+    "list_api_schedules",
+    "require_broadcast_flag",
+    "strict_send_ids",
+    "allow_both_schedule_flags",
+    "allow_local_time_offset",
+    "protect_inspection",
 )
 KNOWN_KEYS = frozenset(f.name for f in dataclasses.fields(SandboxOptions))
 
@@ -133,7 +166,11 @@ def coerce(key: str, value: Any) -> Any:
         if not isinstance(value, str) or not value:
             raise OptionsError(f"{key}: expected a non-empty string")
         return value
-    if key == "list_api_schedules":
+    if key == "admin_token":
+        if value is not None and (not isinstance(value, str) or not value):
+            raise OptionsError(f"{key}: expected a non-empty string or null")
+        return value
+    if key in _BOOLS:
         if not isinstance(value, bool):
             raise OptionsError(f"{key}: expected a boolean")
         return value

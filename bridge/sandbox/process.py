@@ -73,7 +73,9 @@ class SandboxProcess:
         except RuntimeError:
             self.stop()
             raise
-        self.http = httpx.Client(base_url=self.url, timeout=30)
+        # the state-changing /_sandbox/* calls need the API key (or the admin token)
+        auth = {"Authorization": f"Bearer {api_key}"}
+        self.http = httpx.Client(base_url=self.url, timeout=30, headers=auth)
 
     def _client(self) -> httpx.Client:
         if self.http is None:

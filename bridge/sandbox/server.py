@@ -4,6 +4,10 @@ Supports: request line + headers, `Content-Length` bodies, keep-alive (HTTP/1.1 
 HTTP/1.0 with `Connection: keep-alive`), `Expect: 100-continue`. Requests on one connection
 are answered in order; a request is parsed only after the previous answer was written.
 Chunked request bodies are refused with 411 (every common client sends Content-Length).
+
+Back-pressure: while the transport's write buffer is above its high-water mark (a client
+that pipelines requests and does not read the answers), no further request is processed and
+reading from the socket is paused, so neither answers nor unparsed input pile up in memory.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from bridge.sandbox.options import SandboxOptions
 
 log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024
+WRITE_HIGH_WATER = 256 * 1024
+# unparsed input kept while a request is being answered (delayed answers, paused writes)
+MAX_PENDING_INPUT = 256 * 1024
 _REASONS = {s.value: s.phrase for s in HTTPStatus}
 _date_cache: list[object] = [0, b""]
 
@@ -73,12 +80,37 @@ class HttpProtocol(asyncio.Protocol):
         self.head: tuple[str, str, dict[str, str], int, bool] | None = None
         self.busy = False
         self.closed = False
+        self.write_paused = False
+        self.read_paused = False
         self.task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)  # noqa: S101
         self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.server.connections.add(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._process()
+        self._flow()
+
+    def _flow(self) -> None:
+        """Pause reading while answers cannot be written or too much input is waiting."""
+        transport = self.transport
+        if transport is None or self.closed:
+            return
+        stalled = self.write_paused or (self.busy and len(self.buf) > MAX_PENDING_INPUT)
+        if stalled and not self.read_paused:
+            self.read_paused = True
+            transport.pause_reading()
+        elif not stalled and self.read_paused:
+            self.read_paused = False
+            transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -90,6 +122,8 @@ class HttpProtocol(asyncio.Protocol):
         self.buf += data
         if not self.busy:
             self._process()
+        if self.busy or self.write_paused:
+            self._flow()
 
     # -------------------------------------------------------------- parsing
 
@@ -97,8 +131,9 @@ class HttpProtocol(asyncio.Protocol):
         self._write(Response(status, {"message": message}), keep_alive=False)
 
     def _parse_head(self) -> bool:
-        end = self.buf.find(b"\r\n\r\n")
-        if end < 0:
+        end = self.buf.find(b"\r\n\r\n", 0, MAX_HEAD_BYTES + 4)
+        if end < 0 or end > MAX_HEAD_BYTES:
+            # also when the whole over-long head arrived in one read
             if len(self.buf) > MAX_HEAD_BYTES:
                 self._fail(431, "Request Header Fields Too Large")
             return False
@@ -115,7 +150,11 @@ class HttpProtocol(asyncio.Protocol):
             if not sep:
                 self._fail(400, "Bad Request")
                 return False
-            headers[name.strip().lower()] = value.strip()
+            key, value = name.strip().lower(), value.strip()
+            if key == "content-length" and headers.get(key, value) != value:
+                self._fail(400, "Bad Request")  # conflicting lengths: request smuggling
+                return False
+            headers[key] = value
         conn = headers.get("connection", "").lower()
         keep = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
         if "chunked" in headers.get("transfer-encoding", "").lower():
@@ -138,7 +177,7 @@ class HttpProtocol(asyncio.Protocol):
         return True
 
     def _process(self) -> None:
-        while not self.busy and not self.closed:
+        while not self.busy and not self.closed and not self.write_paused:
             if self.head is None and not self._parse_head():
                 return
             assert self.head is not None  # noqa: S101
@@ -165,6 +204,7 @@ class HttpProtocol(asyncio.Protocol):
         self._write(resp, keep)
         if not self.closed:
             self._process()
+            self._flow()
 
     def _write(self, resp: Response, keep_alive: bool) -> None:
         transport = self.transport

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from bridge.sandbox.validate import Schedule
+
+LOCAL_STARTED = "the local-time send has started in some time zone; Braze does not apply it"
+MAX_IGNORED_UPDATES = 20
+# by_path counts the Braze endpoints and /_sandbox routes; any other path is counted here,
+# so unknown paths cannot grow the statistics without bound.
+OTHER_PATHS = "(other)"
+MAX_STAT_PATHS = 64
 
 
 @dataclass(slots=True)
@@ -23,6 +30,15 @@ class ScheduleEntry:
     dispatch_id: str
     created_at: float
     updated_at: float
+    # updates answered success but not applied (local-time schedule already started)
+    ignored_updates: list[dict[str, Any]] = field(default_factory=list)
+    ignored_updates_total: int = 0
+
+    def ignore_update(self, now: float, body: dict[str, Any]) -> None:
+        self.ignored_updates_total += 1
+        update: dict[str, Any] = {k: body[k] for k in ("schedule", "messages") if k in body}
+        self.ignored_updates.append({"time": now, "reason": LOCAL_STARTED, **update})
+        del self.ignored_updates[:-MAX_IGNORED_UPDATES]
 
     def to_json(self, company_time_zone: str) -> dict[str, Any]:
         return {
@@ -41,6 +57,8 @@ class ScheduleEntry:
             "dispatch_id": self.dispatch_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "ignored_updates": self.ignored_updates,
+            "ignored_updates_total": self.ignored_updates_total,
         }
 
     def broadcast_item(self, company_time_zone: str) -> dict[str, Any]:
@@ -71,9 +89,13 @@ Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str |
 
 
 class State:
-    def __init__(self, record_limit: int, seed: int | None) -> None:
+    def __init__(
+        self, record_limit: int, seed: int | None, record_max_bytes: int = 256 << 20
+    ) -> None:
         self.record_limit = record_limit
-        self.records: deque[Record] = deque(maxlen=max(record_limit, 1))
+        self.record_max_bytes = record_max_bytes
+        self.record_bytes = 0
+        self.records: deque[Record] = deque()
         self.seq = 0
         self.ids = Ids(seed)
         self.schedules: dict[str, ScheduleEntry] = {}
@@ -90,11 +112,29 @@ class State:
         self.rate_limited = 0
         self.fault_counts: dict[str, int] = {}
 
-    def set_record_limit(self, limit: int) -> None:
+    def set_record_limit(self, limit: int, max_bytes: int | None = None) -> None:
         self.record_limit = limit
-        self.records = deque(self.records, maxlen=max(limit, 1))
-        if limit == 0:
-            self.records.clear()
+        if max_bytes is not None:
+            self.record_max_bytes = max_bytes
+        self._trim()
+
+    def clear_records(self) -> int:
+        n = len(self.records)
+        self.records.clear()
+        self.record_bytes = 0
+        return n
+
+    @staticmethod
+    def _size(rec: Record) -> int:
+        # the variable parts plus a fixed overhead per record (tuple, ints, floats)
+        return 200 + len(rec[2]) + len(rec[3]) + len(rec[4] or b"") + len(rec[6] or b"")
+
+    def _trim(self) -> None:
+        records = self.records
+        while records and (
+            len(records) > self.record_limit or self.record_bytes > self.record_max_bytes
+        ):
+            self.record_bytes -= self._size(records.popleft())
 
     def record(
         self,
@@ -108,13 +148,15 @@ class State:
         response: bytes | None,
         recipients: int = 0,
         fault: str | None = None,
+        known_path: bool = True,
     ) -> None:
         """Count one request and keep it (as raw JSON bytes: cheap for memory and the GC)."""
         self.seq += 1
         self.total += 1
         counts = self.by_path.get(path)
         if counts is None:
-            counts = self.by_path[path] = {}
+            key = path if known_path and len(self.by_path) < MAX_STAT_PATHS else OTHER_PATHS
+            counts = self.by_path.setdefault(key, {})
         counts[status] = counts.get(status, 0) + 1
         if 200 <= status < 300:
             self.accepted += 1
@@ -124,9 +166,11 @@ class State:
         if fault is not None:
             self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
         if self.record_limit:
-            self.records.append(
-                (self.seq, method, path, query, body, status, response, arrival, fault)
-            )
+            rec = (self.seq, method, path, query, body, status, response, arrival, fault)
+            self.records.append(rec)
+            self.record_bytes += self._size(rec)
+            if len(self.records) > self.record_limit or self.record_bytes > self.record_max_bytes:
+                self._trim()
 
     @staticmethod
     def _entry(rec: Record) -> dict[str, Any]:
@@ -175,6 +219,7 @@ class State:
                 for path, counts in sorted(self.by_path.items())
             },
             "recorded": len(self.records) if self.record_limit else 0,
+            "recorded_bytes": self.record_bytes,
             "last_seq": self.seq,
             "schedules": len(self.schedules),
             "send_ids": len(self.send_ids),

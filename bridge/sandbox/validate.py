@@ -1,7 +1,8 @@
 """Validation of the objects shared by Braze's messaging endpoints.
 
 Recipients (§2.6), targeting (§2.7), connected audience (§2.8), trigger_properties/context
-size (§2.9/2.10), identifiers (§2.11) and the schedule object (§2.14) of docs/braze-api.md.
+size (§2.9/2.10), identifiers (§2.11) and the schedule object (§2.14) of the team's Braze reference
+(shared/docs/braze-api.md, kept outside this repository).
 Each check raises `Invalid`; the HTTP layer turns it into a 400 with Braze's body shape.
 """
 
@@ -17,11 +18,13 @@ MAX_RECIPIENTS = 50
 MAX_PROPERTIES_BYTES = 50 * 1024
 MAX_SEND_ID_CHARS = 64
 # Re-serializing parsed JSON grows it by at most 4.5x (a number like `1e15` becomes
-# `1000000000000000.0`), so a body below 51200 / 4.5 bytes cannot hold a 50 KB object.
-SIZE_CHECK_MIN_BODY = 11_000
+# `1000000000000000.0`), so a body below limit / 4.5 bytes cannot hold an object over it.
+SIZE_GROWTH = 4.5
 # in_local_time: the latest time zone is UTC-12, so a wall-clock time has passed
 # "in all time zones" once it is more than 12 h behind UTC.
 LATEST_ZONE_OFFSET = timedelta(hours=12)
+# ...and the earliest is UTC+14: a wall-clock time is first reached 14 h before UTC.
+EARLIEST_ZONE_OFFSET = timedelta(hours=14)
 
 MSG_TOO_MANY_ALIASES = "The max number of external_ids and aliases per request was exceeded"
 MSG_TOO_MANY_IDS = "The max number of ids per request was exceeded"
@@ -106,24 +109,26 @@ def check_send_id(body: dict[str, Any]) -> str | None:
     return send_id
 
 
-def check_properties(obj: dict[str, Any], key: str, where: str = "", sizes: bool = True) -> None:
+def check_properties(
+    obj: dict[str, Any], key: str, where: str = "", sizes: int | None = MAX_PROPERTIES_BYTES
+) -> None:
     """`trigger_properties` / `context` / `canvas_entry_properties`: an object of ≤ 50 KB.
 
-    `sizes=False` skips the size check; callers pass it when the whole request body is under
-    SIZE_CHECK_MIN_BODY bytes, which is too small for any object in it to reach 50 KB.
+    `sizes` is the size limit in bytes; None skips the size check. Callers pass None when the
+    whole request body is under limit / 4.5 bytes, too small for any object in it to reach it.
     """
     value = obj.get(key)
     if value is None:
         return
     if not isinstance(value, dict):
         raise Invalid(f"{where}{key} must be an object")
-    if not sizes:
+    if sizes is None:
         return
     size = len(orjson.dumps(value))
-    if size > MAX_PROPERTIES_BYTES:
+    if size > sizes:
         raise Invalid(
             f"{where}{key} exceeds the maximum size of 50 KB",
-            f"{where}{key} is {size} bytes serialized; the limit is {MAX_PROPERTIES_BYTES}",
+            f"{where}{key} is {size} bytes serialized; the limit is {sizes}",
         )
 
 
@@ -144,6 +149,11 @@ def as_utc(dt: datetime) -> datetime:
     return dt.astimezone(UTC)
 
 
+def is_int_id(value: Any) -> bool:
+    """An integer user id (not a bool), accepted where Braze documents a string."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_user_alias(value: Any, where: str) -> None:
     if not isinstance(value, dict):
         raise Invalid(f"{where} must be a user alias object {{alias_name, alias_label}}")
@@ -156,7 +166,9 @@ def check_user_alias(value: Any, where: str) -> None:
 # ---------------------------------------------------------------- recipients
 
 
-def check_recipient(rec: Any, i: int, props_keys: tuple[str, ...], sizes: bool = True) -> None:
+def check_recipient(
+    rec: Any, i: int, props_keys: tuple[str, ...], sizes: int | None = MAX_PROPERTIES_BYTES
+) -> None:
     if not isinstance(rec, dict):
         raise Invalid(f"recipients[{i}] must be an object")
     present = [k for k in IDENTIFIERS if rec.get(k) is not None]
@@ -171,12 +183,14 @@ def check_recipient(rec: Any, i: int, props_keys: tuple[str, ...], sizes: bool =
     value = rec[ident]
     if ident == "user_alias":
         check_user_alias(value, f"recipients[{i}].user_alias")
+    elif ident == "external_user_id" and is_int_id(value):
+        pass  # edx-braze-client sends integers; Braze's docs say string (UNCONFIRMED)
     elif not isinstance(value, str) or not value:
         raise Invalid(f"recipients[{i}].{ident} must be a non-empty string")
     if ident == "email":
         check_prioritization(rec.get("prioritization"), f"recipients[{i}]")
-    elif "prioritization" in rec and rec["prioritization"] is not None:
-        raise Invalid(f"recipients[{i}].prioritization is only allowed with email")
+    # prioritization on other identifiers: accepted and ignored, as Braze's docs only say it
+    # is required with email (braze-api types it on every recipient)
     if "send_to_existing_only" in rec or "attributes" in rec:
         _check_existing_only(rec, ident, f"recipients[{i}]")
     for key in props_keys:
@@ -210,7 +224,7 @@ def check_prioritization(value: Any, where: str) -> None:
 
 
 def check_recipients(
-    body: dict[str, Any], props_keys: tuple[str, ...], sizes: bool = True
+    body: dict[str, Any], props_keys: tuple[str, ...], sizes: int | None = MAX_PROPERTIES_BYTES
 ) -> int | None:
     """The `recipients` array; returns its length (None when absent)."""
     recipients = body.get("recipients")
@@ -228,8 +242,22 @@ def check_recipients(
     return len(recipients)
 
 
-def check_targeting(body: dict[str, Any], n_users: int | None, users_field: str) -> bool:
-    """`broadcast` vs users/audience (§2.7); returns whether this is a broadcast send."""
+def check_targeting(
+    body: dict[str, Any],
+    n_users: int | None,
+    users_field: str,
+    *,
+    segment_ok: bool = False,
+    audience_key: str = "audience",
+    require_flag: bool = True,
+) -> bool:
+    """`broadcast` vs users/audience/segment (§2.7); returns whether this is a broadcast send.
+
+    Braze: `broadcast` "must be set to true if recipients is omitted" - an audience or a
+    segment alone is not enough (`require_flag=False` restores the old lenient reading).
+    `segment_id` is a parameter of the `/messages/*` endpoints only (`segment_ok`); elsewhere
+    it is ignored like any unknown field.
+    """
     broadcast = optional_bool(body, "broadcast") or False
     has_users = bool(n_users)
     if broadcast and n_users is not None:
@@ -237,15 +265,23 @@ def check_targeting(body: dict[str, Any], n_users: int | None, users_field: str)
             f"{users_field} cannot be combined with broadcast: true",
             f"set broadcast to false to send to specific users, or drop {users_field}",
         )
-    has_audience = body.get("audience") is not None
-    has_segment = body.get("segment_id") is not None
-    if not broadcast and not has_users and not has_audience and not has_segment:
+    has_audience = body.get(audience_key) is not None
+    has_segment = segment_ok and body.get("segment_id") is not None
+    if broadcast or has_users:
+        return broadcast
+    if not require_flag and (has_audience or has_segment):
+        return False
+    if has_audience or has_segment:
+        what = audience_key if has_audience else "segment_id"
         raise Invalid(
             MSG_NO_RECIPIENTS,
-            f"broadcast is false and no {users_field} or audience was given; "
-            "set broadcast: true to send to the whole segment",
+            f"{what} without {users_field} needs broadcast: true",
         )
-    return broadcast
+    raise Invalid(
+        MSG_NO_RECIPIENTS,
+        f"broadcast is false and no {users_field} or audience was given; "
+        "set broadcast: true to send to the whole segment",
+    )
 
 
 # ---------------------------------------------------------------- connected audience
@@ -362,7 +398,18 @@ class Schedule:
         return self.next_send_utc.isoformat()
 
 
-def check_schedule(value: Any, now: datetime) -> Schedule:
+@dataclass(frozen=True, slots=True)
+class ScheduleRules:
+    """The unconfirmed schedule-object readings (options of the sandbox)."""
+
+    both_flags_ok: bool = True  # Braze's own example sets in_local_time and at_optimal_time
+    local_offset_ok: bool = True  # Braze's update examples send "…Z" with in_local_time
+
+
+LENIENT_SCHEDULE = ScheduleRules()
+
+
+def check_schedule(value: Any, now: datetime, rules: ScheduleRules = LENIENT_SCHEDULE) -> Schedule:
     if value is None:
         raise Invalid("schedule is required")
     if not isinstance(value, dict):
@@ -375,11 +422,13 @@ def check_schedule(value: Any, now: datetime) -> Schedule:
         raise bad_request(f"schedule.time {time_s!r} is not an ISO-8601 datetime")
     local = optional_bool(value, "in_local_time", "schedule.") or False
     optimal = optional_bool(value, "at_optimal_time", "schedule.") or False
-    if local and optimal:
+    if local and optimal and not rules.both_flags_ok:
         raise Invalid("schedule: in_local_time and at_optimal_time cannot both be true")
     if (local or optimal) and dt.tzinfo is not None:
-        flag = "in_local_time" if local else "at_optimal_time"
-        raise Invalid(f"schedule.time must not include a time zone offset when {flag} is true")
+        if not rules.local_offset_ok:
+            flag = "in_local_time" if local else "at_optimal_time"
+            raise Invalid(f"schedule.time must not include a time zone offset when {flag} is true")
+        dt = dt.replace(tzinfo=None)  # a wall-clock time: the designator is ignored
     utc = as_utc(dt)
     if local and utc + LATEST_ZONE_OFFSET < now:
         raise bad_request(
@@ -388,3 +437,8 @@ def check_schedule(value: Any, now: datetime) -> Schedule:
     if optimal and utc.date() < (now - LATEST_ZONE_OFFSET).date():
         raise bad_request("schedule.time is a date in the past (at_optimal_time is true)")
     return Schedule(str(time_s), utc, local, optimal)
+
+
+def local_send_started(sched: Schedule, now: datetime) -> bool:
+    """Whether a local-time schedule's wall time has passed in some zone (UTC+14 first)."""
+    return sched.in_local_time and sched.next_send_utc - EARLIEST_ZONE_OFFSET <= now

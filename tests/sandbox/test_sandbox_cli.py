@@ -141,3 +141,28 @@ def test_add_arguments_composes() -> None:
     assert opts.port == 0
     assert opts.canvas_ids == frozenset({"a", "b"})
     assert opts.campaign_ids is None
+
+
+def test_new_flags_map_to_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BRAZE_SANDBOX_ADMIN_TOKEN", "env-token")
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    opts = cli.build_options(parser.parse_args([]))
+    assert opts.admin_token == "env-token"
+    assert (opts.require_broadcast_flag, opts.strict_send_ids, opts.list_api_schedules) == (
+        True,
+        True,
+        False,
+    )
+    argv = [
+        "--admin-token", "t", "--protect-inspection", "--list-api-schedules",
+        "--lenient-targeting", "--lenient-send-ids", "--strict-schedule",
+        "--record-max-bytes", "1000",
+    ]  # fmt: skip
+    opts = cli.build_options(parser.parse_args(argv))
+    assert opts.admin_token == "t"
+    assert opts.protect_inspection and opts.list_api_schedules
+    assert not opts.require_broadcast_flag and not opts.strict_send_ids
+    assert not opts.allow_both_schedule_flags and not opts.allow_local_time_offset
+    assert opts.record_max_bytes == 1000
+    assert "admin_token" not in opts.public_dict()

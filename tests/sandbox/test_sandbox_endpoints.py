@@ -40,7 +40,7 @@ def test_messages_send_success(sandbox: Sandbox) -> None:
         ({"campaign_id": "c"}, "Message Variant Unspecified"),
         ({"external_user_ids": None}, "No Recipients"),
         ({"broadcast": True}, "external_user_ids/user_aliases cannot be combined with broadcast"),
-        ({"external_user_ids": [1]}, "external_user_ids must be an array of non-empty strings"),
+        ({"external_user_ids": [True]}, "external_user_ids must be an array of non-empty strings"),
         ({"user_aliases": [{"alias_name": "n"}]}, "user_aliases[0].alias_label is required"),
         ({"recipient_subscription_state": "maybe"}, "recipient_subscription_state"),
         ({"override_frequency_capping": "yes"}, "override_frequency_capping must be a boolean"),
@@ -63,7 +63,7 @@ def test_messages_send_aliases_limit_and_targets(sandbox: Sandbox) -> None:
     assert sandbox.post("/messages/send", ok).status_code == 200
     assert sandbox.stats()["accepted_recipients"] == 50
     assert sandbox.post(
-        "/messages/send", message(external_user_ids=None, segment_id="s")
+        "/messages/send", message(external_user_ids=None, segment_id="s", broadcast=True)
     ).is_success
     variant = {"email": {"app_id": "a", "message_variation_id": "v1", "body": "x"}}
     assert sandbox.post("/messages/send", message(campaign_id="c", messages=variant)).is_success
@@ -139,7 +139,11 @@ def test_schedule_ids_are_scoped(sandbox: Sandbox) -> None:
         ({"time": iso(timedelta(days=1)), "in_local_time": "yes"}, "must be a boolean"),
     ],
 )
-def test_schedule_object_validation(sandbox: Sandbox, schedule: Any, text: str) -> None:
+def test_schedule_object_validation(
+    make_sandbox: Callable[..., Sandbox], schedule: Any, text: str
+) -> None:
+    # the strict readings of the zone designator / both flags are options (lenient default)
+    sandbox = make_sandbox(allow_both_schedule_flags=False, allow_local_time_offset=False)
     body = {"canvas_id": "k", "recipients": [rcpt()], "schedule": schedule}
     r = sandbox.post("/canvas/trigger/schedule/create", body)
     assert r.status_code == 400
@@ -172,7 +176,7 @@ def test_scheduled_broadcasts(make_sandbox: Callable[..., Sandbox]) -> None:
          "next_send_time": iso(timedelta(days=2)), "schedule_type": "America/New_York"},
         {"name": "Far", "id": "b2", "next_send_time": iso(timedelta(days=40))},
     ]  # fmt: skip
-    sb = make_sandbox(scheduled_broadcasts=dashboard)
+    sb = make_sandbox(scheduled_broadcasts=dashboard, list_api_schedules=True)
     sid = sb.post(
         "/canvas/trigger/schedule/create",
         {"canvas_id": "k1", "broadcast": True, "schedule": {"time": iso(timedelta(days=1))}},
@@ -263,4 +267,8 @@ def test_live_activity_bad_json(sandbox: Sandbox) -> None:
         headers={"Content-Type": "application/json"},
     )
     assert r.status_code == 400
-    assert r.json()["error"] == "message body does not match declared format"
+    assert r.json() == {
+        "error": "\nProblem:\n  message body does not match declared format\nResolution:\n  "
+        "when specifying application/json as content-type, you must pass valid "
+        "application/json in the request's 'body' "
+    }

@@ -96,3 +96,23 @@ def test_context_manager_api() -> None:
         raise AssertionError("server still answering after stop()")
     except httpx.TransportError:
         pass
+
+
+def test_head_over_64_kb_in_one_write_is_431(sandbox: Sandbox) -> None:
+    # before: the limit only held when the head arrived split across reads (D17)
+    with connect(sandbox) as s:
+        s.sendall(raw_request(extra=f"X-Big: {'a' * 70_000}\r\n"))
+        data = read_responses(s, 1)
+    assert data.startswith(b"HTTP/1.1 431 ")
+    assert sandbox.stats()["requests_total"] == 0
+
+
+def test_conflicting_content_lengths_are_400(sandbox: Sandbox) -> None:
+    with connect(sandbox) as s:
+        s.sendall(raw_request(extra="Content-Length: 5\r\n"))
+        data = read_responses(s, 1)
+    assert data.startswith(b"HTTP/1.1 400 ")
+    assert sandbox.stats()["requests_total"] == 0
+    with connect(sandbox) as s:  # a repeated identical value is harmless
+        s.sendall(raw_request(extra=f"Content-Length: {len(BODY)}\r\n"))
+        assert read_responses(s, 1).startswith(b"HTTP/1.1 200 ")

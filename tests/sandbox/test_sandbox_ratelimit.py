@@ -63,11 +63,10 @@ def test_broadcast_pool_is_separate(make_sandbox: Callable[..., Sandbox]) -> Non
     assert rate_headers(r)[:2] == (2, 1)
     assert rate_headers(r)[2] % 60 == 0
     aud = {"email_subscription_status": {"comparison": "is", "value": "opted_in"}}
-    assert sb.post("/canvas/trigger/send", {"canvas_id": "c", "audience": aud}).status_code == 201
-    assert (
-        sb.post("/messages/send", message(external_user_ids=None, segment_id="s")).status_code
-        == 429
-    )
+    body = {"canvas_id": "c", "audience": aud, "broadcast": True}
+    assert sb.post("/canvas/trigger/send", body).status_code == 201
+    seg = message(external_user_ids=None, segment_id="s", broadcast=True)
+    assert sb.post("/messages/send", seg).status_code == 429
     # specific-user sends still go through the default pool
     r = sb.post("/campaigns/trigger/send", campaign())
     assert r.status_code == 200

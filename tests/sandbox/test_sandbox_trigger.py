@@ -114,13 +114,13 @@ ALIAS = {"alias_name": "n", "alias_label": "l"}
         ({"external_user_id": "u", "braze_id": "b"}, "only one identifier"),
         ({"external_user_id": "u", "user_alias": ALIAS}, "only one identifier"),
         ({"external_user_id": ""}, "non-empty string"),
-        ({"external_user_id": 5}, "non-empty string"),
+        ({"external_user_id": True}, "non-empty string"),
+        ({"external_user_id": 5.5}, "non-empty string"),
         ({"user_alias": {"alias_name": "n"}}, "alias_label is required"),
         ({"email": "a@b.c"}, "prioritization is required"),
         ({"email": "a@b.c", "prioritization": ["bogus"]}, "invalid value 'bogus'"),
         ({"email": "a@b.c", "prioritization": ["identified", "unidentified"]}, "only one of"),
         ({"email": "a@b.c", "prioritization": "identified"}, "non-empty array"),
-        ({"external_user_id": "u", "prioritization": ["identified"]}, "only allowed with email"),
         ({"external_user_id": "u", "send_to_existing_only": False}, "requires an attributes"),
         (
             {"user_alias": ALIAS, "send_to_existing_only": False, "attributes": {"a": 1}},
@@ -231,6 +231,8 @@ def test_send_id_rules(sandbox: Sandbox, send_id: Any, fragment: str) -> None:
 
 
 def test_send_id_64_ascii_ok(sandbox: Sandbox) -> None:
+    created = sandbox.post("/sends/id/create", {"campaign_id": "camp-1", "send_id": "s" * 64})
+    assert created.is_success, created.text
     assert sandbox.post("/campaigns/trigger/send", campaign(send_id="s" * 64)).is_success
 
 
@@ -263,7 +265,8 @@ GOOD_AUDIENCES = [
 
 @pytest.mark.parametrize("audience", GOOD_AUDIENCES)
 def test_audience_accepted(sandbox: Sandbox, audience: dict[str, Any]) -> None:
-    r = sandbox.post("/campaigns/trigger/send", {"campaign_id": "c", "audience": audience})
+    body = {"campaign_id": "c", "audience": audience, "broadcast": True}
+    r = sandbox.post("/campaigns/trigger/send", body)
     assert r.status_code == 200, r.text
 
 

@@ -104,6 +104,12 @@ def test_sandbox_accepts_every_golden_request_in_lifecycle_order() -> None:
     seen_paths = set()
     try:
         with httpx.Client(base_url=url, headers={"Authorization": "Bearer golden-key"}) as c:
+            # the bridge creates its send ids at start-up; the sandbox requires them to exist
+            r = c.post(
+                "/sends/id/create",
+                json={"campaign_id": "camp-shipped", "send_id": "shipments-2026"},
+            )
+            assert r.status_code < 300, r.text
             for path, body in _golden_requests():
                 body = dict(body)
                 sid = body.get("schedule_id")
@@ -115,11 +121,6 @@ def test_sandbox_accepts_every_golden_request_in_lifecycle_order() -> None:
                 if path.endswith("/schedule/create"):
                     key = _create_key(path, body)
                     ids[key] = r.json()["schedule_id"]
-            r = c.post(
-                "/sends/id/create",
-                json={"campaign_id": "camp-shipped", "send_id": "shipments-2026"},
-            )
-            assert r.status_code < 300, r.text
             r = c.get("/messages/scheduled_broadcasts", params={"end_time": "2031-01-01T00:00:00Z"})
             assert r.status_code == 200 and "scheduled_broadcasts" in r.json()
     finally:
