@@ -287,3 +287,68 @@ def test_console_refuses_cross_origin_changes(tmp_path: Path, sandbox: Sandbox) 
     r = httpx.get(con.url + "api/rules", headers={"Host": "attacker.example:80"})
     assert r.status_code == 421
     assert httpx.get(sandbox.url + "/_sandbox/faults").json()["faults"] == {}
+
+
+def test_schedule_lifecycle_and_a_429_window_show_in_the_inbox(
+    page: Any, tmp_path: Path, sandbox: Sandbox
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    path = write_config(tmp_path, sandbox.url)
+    con = ConsoleProcess("--config", str(path), "--sandbox", sandbox.url)
+    open_console(page, con.url, "inbox")
+    at = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    later = (datetime.now(UTC) + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    created = _send(
+        sandbox,
+        "/campaigns/trigger/schedule/create",
+        {
+            "campaign_id": "c-s",
+            "recipients": [{"external_user_id": "u1"}],
+            "schedule": {"time": at},
+        },
+    )
+    assert created.status_code in (200, 201), created.text
+    sid = created.json()["schedule_id"]
+    row = page.locator(f"#schedules tr[data-schedule='{sid}']")
+    row.wait_for()
+    assert "scheduled" in row.inner_text() and "create" in row.inner_text()
+    upd = {"campaign_id": "c-s", "schedule_id": sid, "schedule": {"time": later}}
+    assert _send(sandbox, "/campaigns/trigger/schedule/update", upd).status_code < 300
+    page.wait_for_function(
+        "(sid) => document.querySelector(`#schedules tr[data-schedule='${sid}']`)"
+        ".textContent.includes('update')",
+        arg=sid,
+    )
+    delete = {"campaign_id": "c-s", "schedule_id": sid}
+    assert _send(sandbox, "/campaigns/trigger/schedule/delete", delete).status_code < 300
+    page.wait_for_function(
+        "(sid) => document.querySelector(`#schedules tr[data-schedule='${sid}']`)"
+        ".textContent.includes('cancelled')",
+        arg=sid,
+    )
+
+    page.fill("#fault-429", "60")
+    page.click("#apply-faults")
+    page.wait_for_selector("#faults-status[data-active=true]")
+    assert "429 window open" in page.inner_text("#faults-status")
+    r = _send(sandbox, "/campaigns/trigger/send", _trigger("c-1", "u2"))
+    assert r.status_code == 429
+    page.wait_for_selector("#inbox-table tbody tr[data-status='429']")
+    page.click("#clear-faults")
+    page.wait_for_selector("#faults-status[data-active=false]")
+
+
+def test_tabs_work_from_the_keyboard(page: Any, tmp_path: Path, sandbox: Sandbox) -> None:
+    path = write_config(tmp_path, sandbox.url)
+    con = ConsoleProcess("--config", str(path), "--sandbox", sandbox.url)
+    open_console(page, con.url, "rules")
+    page.focus("#tab-rules")
+    page.keyboard.press("ArrowRight")
+    assert page.get_attribute("#tab-try", "aria-selected") == "true"
+    assert page.is_visible("#view-try") and not page.is_visible("#view-rules")
+    assert page.evaluate("document.activeElement.id") == "tab-try"
+    page.keyboard.press("End")
+    assert page.is_visible("#view-inbox")
+    page.keyboard.press("Home")
+    assert page.is_visible("#view-rules")
