@@ -8,7 +8,7 @@ returned `PreviewResult` (which rules matched, why the others did not).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,8 @@ class EventError(BridgeError):
 class Evaluated:
     result: PreviewResult
     output: str  # exactly what `braze-bridge preview` prints (with the final newline)
+    # per rule of the topic that did not match: its top-level conditions that do not hold
+    unmet: dict[str, list[str]] = field(default_factory=dict)
 
 
 def render(result: PreviewResult) -> str:
@@ -69,10 +71,69 @@ def evaluate(
     hdrs = tuple((name, value.encode()) for name, value in headers)
     record = Record(topic, 0, 0, key.encode() if key else None, raw, hdrs, 0)
     result = preview(record, rules, decoder)
-    return Evaluated(result, render(result))
+    ev = Evaluated(result, render(result))
+    if result.skipped or len(result.requests) + len(result.dead_letters) < len(
+        rules.for_topic(topic)
+    ):
+        ev.unmet = _unmet(settings, rules, topic, record, decoder, result)
+    return ev
 
 
-def rule_outcomes(rules: RuleSet, topic: str, result: PreviewResult) -> list[dict[str, Any]]:
+def _unmet(
+    settings: Settings,
+    rules: RuleSet,
+    topic: str,
+    record: Record,
+    decoder: Decoder,
+    result: PreviewResult,
+) -> dict[str, list[str]]:
+    """Which top-level conditions of each non-matching rule fail (for the explanation only:
+    whether a rule matched is `preview`'s answer)."""
+    from bridge.models import Event
+    from bridge.rules.conditions import compile_when
+    from bridge.rules.paths import MISSING, compile_path
+
+    done = {str(r["rule"]) for r in result.requests} | {
+        str(d.get("rule")) for d in result.dead_letters
+    }
+    try:
+        event = Event(record, decoder.decode(record))
+    except BridgeError:
+        return {}
+    specs = {r.name: r for r in settings.rules}
+    out: dict[str, list[str]] = {}
+    for rule in rules.for_topic(topic):
+        spec = specs.get(rule.name)
+        if rule.name in done or spec is None:
+            continue
+        failed: list[str] = []
+        for key, cond in (spec.when or {}).items():
+            try:
+                if compile_when({key: cond})(event):
+                    continue
+            except (ValueError, TypeError):
+                continue
+            shown = orjson.dumps(cond, default=str).decode()
+            if key in ("any", "all", "not"):
+                failed.append(f"{key}: {shown} does not hold")
+                continue
+            ref = key if key.startswith("$") else "$." + key
+            try:
+                value = compile_path(ref)(event)
+            except ValueError:
+                value = MISSING
+            if value is MISSING:
+                failed.append(f"{key}: {shown} — {ref} is missing from the event")
+            else:
+                got = orjson.dumps(value, default=str).decode()
+                failed.append(f"{key}: {shown} — the event has {got}")
+        out[rule.name] = failed
+    return out
+
+
+def rule_outcomes(
+    rules: RuleSet, topic: str, result: PreviewResult, unmet: dict[str, list[str]] | None = None
+) -> list[dict[str, Any]]:
     """For every rule: matched (with its requests), dead-lettered (why), or not (why)."""
     made: dict[str, int] = {}
     for req in result.requests:
@@ -92,6 +153,8 @@ def rule_outcomes(rules: RuleSet, topic: str, result: PreviewResult) -> list[dic
             entry = {"outcome": "other_topic", "reason": f"reads topic {r.topic!r}"}
         elif decode_error is not None:
             entry = {"outcome": "dead_letter", "reason": f"decode: {decode_error}"}
+        elif (unmet or {}).get(r.name):
+            entry = {"outcome": "no_match", "reason": "; ".join((unmet or {})[r.name])}
         else:
             entry = {"outcome": "no_match", "reason": "its conditions (when) do not hold"}
         out.append({"rule": r.name, **entry})

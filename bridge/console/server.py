@@ -165,7 +165,7 @@ class Console:
             "ok": True,
             "output": ev.output,
             "result": ev.result.as_dict(),
-            "rules": adapter.rule_outcomes(loaded.rules, topic, ev.result),
+            "rules": adapter.rule_outcomes(loaded.rules, topic, ev.result, ev.unmet),
             "verdicts": verdicts,
             "verdict_from": "sandbox settings of " + self.sandbox.url
             if remote and self.sandbox

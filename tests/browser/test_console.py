@@ -105,6 +105,7 @@ def test_pasted_event_shows_the_request_byte_for_byte_as_preview(
     assert outcome.get_attribute("data-outcome") == "matched"
     other = page.locator("#rule-outcomes li[data-rule='big-order-vip']")
     assert other.get_attribute("data-outcome") == "no_match"
+    assert 'type: "order.placed" — the event has "order.shipped"' in other.inner_text()
     assert sandbox.requests() == []  # a verdict, not a send
     page.locator("#preview-details summary").click()
     shot(page, "try")

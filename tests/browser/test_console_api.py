@@ -71,11 +71,20 @@ def test_preview_api_explains_every_rule(console_url: str) -> None:
     assert outcomes["order-shipped"]["outcome"] == "dead_letter"
     assert "$.order.id" in outcomes["order-shipped"]["reason"]
     assert outcomes["big-order-vip"]["outcome"] == "no_match"
+    # the failing condition named, with what the event has there
+    assert outcomes["big-order-vip"]["reason"] == (
+        'type: "order.placed" — the event has "order.shipped"; '
+        '$.order.total: {"gte":500} — the event has 129.5'
+    )
     assert outcomes["cart-abandoned"] == {
         "rule": "cart-abandoned",
         "outcome": "other_topic",
         "reason": "reads topic 'carts'",
     }
+    viewed = '{"type": "order.placed", "order": {}}'
+    r = post(console_url, "api/preview", {"topic": "orders", "event": viewed})
+    vip = next(o for o in r.json()["rules"] if o["rule"] == "big-order-vip")
+    assert vip["reason"] == '$.order.total: {"gte":500} — $.order.total is missing from the event'
     r = post(console_url, "api/preview", {"topic": "orders", "event": "{nope"})
     assert {o["outcome"] for o in r.json()["rules"] if o["rule"] != "cart-abandoned"} == {
         "dead_letter"

@@ -183,7 +183,7 @@ async function runPreview() {
   results.dataset.state = "ready";
   $("#rule-outcomes").replaceChildren(...data.rules.map((r) => el("li", { class: `outcome ${r.outcome}`, "data-rule": r.rule, "data-outcome": r.outcome },
     el("span", { class: "badge", text: ({ matched: "matched", dead_letter: "dead letter", no_match: "no match", other_topic: "other topic" })[r.outcome] || r.outcome }),
-    el("strong", { text: r.rule }), " ", el("span", { class: "reason", text: r.reason }))));
+    el("span", {}, el("strong", { text: r.rule }), " ", el("span", { class: "reason", text: r.reason })))));
   $("#request-count").textContent = `(${res.requests.length})`;
   $("#verdict-from").textContent = res.requests.length ? `Verdicts: ${data.verdict_from}, nothing sent.` : (res.skipped ? `Skipped: ${res.skipped}` : "");
   $("#requests").replaceChildren(...res.requests.map((r, i) => {
