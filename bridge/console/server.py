@@ -100,22 +100,28 @@ class Console:
     def _guess_topic(self, event: str) -> str:
         """A topic on which the event matches some rule (for sample files without one)."""
         loaded = self.workspace.get()
+        failing = ""
         for topic in loaded.rules.topics:
             if topic.startswith("^"):
                 continue
-            ev = adapter.evaluate(
-                loaded.settings,
-                loaded.rules,
-                loaded.decoders,
-                self.cfg.config,
-                topic,
-                event.encode(),
-                None,
-                [],
-            )
-            if ev.result.requests or ev.result.dead_letters:
+            try:
+                ev = adapter.evaluate(
+                    loaded.settings,
+                    loaded.rules,
+                    loaded.decoders,
+                    self.cfg.config,
+                    topic,
+                    event.encode(),
+                    None,
+                    [],
+                )
+            except adapter.EventError:
+                continue
+            if ev.result.requests:
                 return topic
-        return loaded.rules.topics[0] if loaded.rules.topics else ""
+            if ev.result.dead_letters and not failing:
+                failing = topic
+        return failing  # "" leaves the page's topic as it is
 
     def _event_args(
         self, data: dict[str, Any]

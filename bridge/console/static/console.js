@@ -69,6 +69,10 @@ function setupTabs() {
   }
   const initial = location.hash.slice(1);
   showTab(TABS.includes(initial) ? initial : "rules", false);
+  window.addEventListener("hashchange", () => {
+    const name = location.hash.slice(1);
+    if (TABS.includes(name)) showTab(name, false);
+  });
 }
 
 // ------------------------------------------------------------------ info + rules
@@ -127,7 +131,7 @@ async function loadSamples() {
   $("#topics").replaceChildren(...data.topics.map((t) => el("option", { value: t })));
   const sel = $("#sample");
   sel.replaceChildren(el("option", { value: "", text: "— paste your own —" }),
-    ...SAMPLES.map((s, i) => el("option", { value: String(i), text: `${s.name} (${s.topic})` })));
+    ...SAMPLES.map((s, i) => el("option", { value: String(i), text: s.topic ? `${s.name} (${s.topic})` : s.name })));
   if (!$("#topic").value && data.topics.length) $("#topic").value = data.topics[0];
 }
 
