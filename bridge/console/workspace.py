@@ -31,7 +31,7 @@ class Workspace:
     def __init__(self, config: Path) -> None:
         self.config = config
         self._lock = threading.Lock()
-        self._mtime: float | None = None
+        self._mtime: tuple[int, int] | None = None
         self._loaded: Loaded | None = None
         self._error: ConfigError | None = None
 
@@ -39,7 +39,8 @@ class Workspace:
         """The loaded config; raises ConfigError (naming file, field, reason) if invalid."""
         with self._lock:
             try:
-                mtime = self.config.stat().st_mtime
+                st = self.config.stat()
+                mtime = (st.st_mtime_ns, st.st_size)
             except OSError as exc:
                 raise ConfigError(f"cannot read: {exc.strerror}", file=str(self.config)) from exc
             if mtime != self._mtime:

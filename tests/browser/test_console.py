@@ -80,6 +80,15 @@ def test_rules_view_lists_rules_with_check_warnings_beside_them(
     ]
     assert set(shown) == set(expected) and expected  # a warning about two rules shows twice
 
+    # the file changes: back on the rules view, the page shows the new rules
+    cfg["rules"] = [r for r in cfg["rules"] if r["name"] != "never"]
+    cfg["rules"].append(dict(cfg["rules"][0], name="brand-new", campaign_id="c-new"))
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "rules": cfg["rules"]}))
+    page.click("#tab-try")
+    page.click("#tab-rules")
+    page.wait_for_selector("article.rule[data-rule='brand-new']")
+    assert page.locator("article.rule[data-rule='never']").count() == 0
+
 
 def test_pasted_event_shows_the_request_byte_for_byte_as_preview(
     page: Any, tmp_path: Path, sandbox: Sandbox

@@ -51,6 +51,7 @@ function showTab(name, focus) {
   }
   if (location.hash !== `#${name}`) history.replaceState(null, "", `#${name}`);
   if (name === "inbox") pollInbox();
+  if (name === "rules" && INFO) loadInfo().then(loadRules); // the config may have changed
 }
 
 function setupTabs() {
