@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install demo test lint typecheck unit integration chart-test bench bench-short clean
+.PHONY: help install browser demo console test lint typecheck unit integration chart-test bench bench-short clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,13 +13,19 @@ help: ## list targets
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -e '.[dev,browser]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the bridge with dev tools
 
 demo: $(STAMP) ## local Kafka + Braze sandbox + bridge + sample events; shows what Braze received
 	$(BIN)/python scripts/demo.py
+
+console: $(STAMP) ## the demo, then the web console on it (http://127.0.0.1:4020) until Ctrl-C
+	$(BIN)/python scripts/demo.py --console
+
+browser: ## Debian's chromium for the console's browser tests (idempotent; CI: must succeed)
+	scripts/install-browser
 
 lint: $(STAMP) ## ruff lint and format check
 	$(BIN)/ruff check bridge tests scripts bench
@@ -31,11 +37,11 @@ typecheck: $(STAMP) ## mypy --strict on bridge/
 unit: $(STAMP) ## unit tests only (no broker)
 	$(BIN)/pytest -q -m "not integration" tests
 
-test: lint typecheck ## everything CI runs: lint, types, unit + integration + e2e + chart tests, bench smoke
+test: lint typecheck browser ## everything CI runs: lint, types, unit + integration + e2e + browser + chart tests, bench smoke
 	$(BIN)/pytest -q -ra --durations=15 tests
 	$(BIN)/python -m bench --short
 
-integration: $(STAMP) ## integration and e2e tests on the real broker
+integration: $(STAMP) browser ## integration, e2e and browser tests on the real broker
 	$(BIN)/pytest -q -m integration tests
 
 chart-test: $(STAMP) ## helm lint + template assertions

@@ -93,9 +93,32 @@ def _positions(c: Consumer, topics: list[str]) -> tuple[int, int]:
     return done, end
 
 
+def open_console(cfg_path: Path, sandbox_url: str, port: int) -> None:
+    """`make console`: the console on the demo's config and sandbox, until Ctrl-C."""
+    cmd = [sys.executable, "-m", "bridge", "console", "--config", str(cfg_path)]
+    cmd += ["--sandbox", sandbox_url, "--port", str(port), "--events", str(REPO / "config/events")]
+    console = subprocess.Popen(
+        cmd, cwd=REPO, env={**os.environ, "BRAZE_API_KEY": KEY}, stdout=subprocess.PIPE, text=True
+    )
+    line = console.stdout.readline().strip() if console.stdout else ""
+    say(f"console: {line.rsplit(' ', 1)[-1] or '(did not start)'}  (Ctrl-C stops everything)")
+    print("    the bridge, the sandbox and Kafka keep running: produce more events and watch")
+    try:
+        console.wait()
+    except KeyboardInterrupt:
+        console.send_signal(signal.SIGTERM)
+        console.wait(10)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--keep", action="store_true", help="leave the Kafka broker running")
+    ap.add_argument(
+        "--console",
+        action="store_true",
+        help="then keep everything running and open `braze-bridge console` on it (Ctrl-C ends)",
+    )
+    ap.add_argument("--console-port", type=int, default=4020, help="console port (4020)")
     args = ap.parse_args()
     lk = harness()
     STATE.mkdir(parents=True, exist_ok=True)
@@ -208,6 +231,8 @@ def main() -> int:
             ):
                 print("  " + line)
         print(f"\n  bridge log: {rel(log_path)}")
+        if args.console:
+            open_console(cfg_path, url, args.console_port)
     finally:
         if bridge is not None:
             bridge.send_signal(signal.SIGTERM)

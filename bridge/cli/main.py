@@ -6,12 +6,16 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from bridge import __version__
 from bridge.errors import BridgeError, ConfigError
+
+if TYPE_CHECKING:
+    from bridge.rules.engine import RuleSet
+    from bridge.settings import Settings
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -69,6 +73,11 @@ def _parser() -> argparse.ArgumentParser:
     tst.add_argument("directory", help="directory of *.yaml case files")
     tst.add_argument("--config", "-c", help="config for every case (default: each file's)")
 
+    con = sub.add_parser("console", help="local web console: rules, try events, sandbox inbox")
+    from bridge.console.cli import add_arguments as console_arguments
+
+    console_arguments(con)
+
     sb = sub.add_parser("sandbox", help="run the local Braze sandbox")
     from bridge.sandbox.cli import add_arguments
 
@@ -95,6 +104,13 @@ def cmd_check(config: str) -> int:
     width = max((len(r.name) for r in rules.rules), default=4)
     for r in rules.rules:
         print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}")
+    for w in check_warnings(settings, rules, missing):
+        print(f"warning: {w}")
+    return EXIT_OK
+
+
+def check_warnings(settings: Settings, rules: RuleSet, missing: list[str]) -> list[str]:
+    """The warnings of ``check`` (also shown by ``console`` beside the rules)."""
     warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
     seen: dict[tuple[str, str], str] = {}
     creates = {
@@ -128,9 +144,7 @@ def cmd_check(config: str) -> int:
         reason = _never_matches(rs.when)
         if reason:
             warnings.append(f"rule {rs.name!r} can never match: {reason}")
-    for w in warnings:
-        print(f"warning: {w}")
-    return EXIT_OK
+    return warnings
 
 
 def _never_matches(when: object) -> str | None:
@@ -296,6 +310,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_OK
         if args.command == "test":
             return cmd_test(args.directory, args.config)
+        if args.command == "console":
+            from bridge.console.cli import run as run_console
+
+            return run_console(args)
         if args.command == "sandbox":
             from bridge.sandbox.cli import run as run_sandbox
 
