@@ -3,11 +3,16 @@
 Braze allows 100 new send ids per day per workspace, so the bridge never creates one it has
 created before: on start-up it looks each (campaign_id, send_id) of the rules up in the
 state topic and calls Braze only for the missing ones.
+
+If the state topic was lost, the bridge asks Braze again for ids it created before. Braze does
+not document its answer to a repeat; a 409, or a 4xx whose text says the id already exists,
+means the id is there: it is recorded as created and start-up goes on.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 import httpx
@@ -18,6 +23,15 @@ from bridge.kafka.state import StateStore
 from bridge.settings import Settings
 
 log = logging.getLogger("bridge.sendids")
+
+_EXISTS = re.compile(r"already\s+(exists?|been\s+created|created|taken|in\s+use)|duplicate", re.I)
+
+
+def already_exists(status: int, text: str) -> bool:
+    """A 4xx answer to /sends/id/create that says the (campaign, send id) pair exists."""
+    if status == 409:
+        return True
+    return 400 <= status < 500 and status not in (401, 403, 429) and bool(_EXISTS.search(text))
 
 
 def wanted(settings: Settings) -> list[tuple[int, str, str]]:
@@ -57,6 +71,13 @@ def ensure_send_ids(
                     time.sleep(2**attempt)
                     continue
                 break
+            if already_exists(r.status_code, r.text):
+                log.info(
+                    "send_id already exists in Braze",
+                    extra={"campaign_id": campaign, "send_id": send_id, "status": r.status_code},
+                )
+                store.put(f"send_id/{campaign}/{send_id}", {"created": int(time.time() * 1000)})
+                continue
             if not 200 <= r.status_code < 300:
                 quota = " (Braze allows 100 new send ids per day)" if r.status_code == 429 else ""
                 raise ConfigError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
 from bridge.actions.common import check_size, compile_recipient, identifier
@@ -23,10 +24,7 @@ from bridge.errors import RuleError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value
 from bridge.rules.spec import RuleSettings
-from bridge.rules.times import braze_time, compile_time
-
-# A wall-clock time has passed in every zone once it is more than 14 h behind UTC.
-_LAST_ZONE = timedelta(hours=14)
+from bridge.rules.times import braze_time, compile_time, local_time_passed, optimal_date_passed
 
 
 def schedule_name(rule: RuleSettings) -> str:
@@ -51,6 +49,7 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
     key_fn = compile_value(sched.key, f"{where}.schedule.key", name)
     sname = schedule_name(rule)
     local = sched.in_local_time or sched.at_optimal_time
+    company_tz = ZoneInfo(sched.company_time_zone) if sched.company_time_zone else None
     time_fn = compile_time(sched.time, f"{where}.schedule.time", name) if sched.time else None
     flags: dict[str, Any] = {}
     if sched.in_local_time:
@@ -66,11 +65,22 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         assert time_fn is not None  # noqa: S101
         at = time_fn(e)
         now = datetime.now(UTC)
-        if local:
-            wall = at.replace(tzinfo=UTC)
-            if wall + _LAST_ZONE < now:
+        if sched.in_local_time:
+            if local_time_passed(at, now, company_tz):
+                where_passed = (
+                    f"in the company time zone {sched.company_time_zone}"
+                    if company_tz is not None
+                    else "in every time zone"
+                )
                 raise RuleError(
-                    f"schedule time {braze_time(at, True)} (local) has passed in every time zone",
+                    f"schedule time {braze_time(at, True)} (local) has passed {where_passed}",
+                    rule=name,
+                )
+        elif sched.at_optimal_time:
+            if optimal_date_passed(at, now):
+                raise RuleError(
+                    f"schedule date {at.date().isoformat()} (at_optimal_time) has passed in "
+                    "every time zone",
                     rule=name,
                 )
         elif at < now - timedelta(seconds=60):
