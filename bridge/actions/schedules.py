@@ -9,6 +9,11 @@
 The builder yields the request without ``schedule_id``; the schedule coordinator
 (:mod:`bridge.schedules`) fills it in from the state topic, keyed by
 ``schedule/<name>/<business key>``.
+
+Targeting on create: a recipient (``audience``/``segment_id`` beside it only filter the named
+users), or, with ``allow_broadcast: true``, an ``audience`` (or ``segment_id`` for
+``message_schedule``). A ``message_schedule`` update may carry new ``messages`` only (no time):
+Braze "accepts updates to either the schedule or messages parameter or both".
 """
 
 from __future__ import annotations
@@ -18,11 +23,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
-from bridge.actions.common import check_size, compile_recipient, identifier
+from bridge.actions.common import (
+    check_messages_config,
+    check_messages_event,
+    check_size,
+    compile_recipient,
+    identifier,
+)
 from bridge.actions.triggers import props_spec, target_fields
 from bridge.errors import RuleError
 from bridge.models import Event
-from bridge.rules.mapping import compile_object, compile_value
+from bridge.rules.mapping import compile_object, compile_value, is_constant
 from bridge.rules.spec import RuleSettings
 from bridge.rules.times import braze_time, compile_time, local_time_passed, optimal_date_passed
 
@@ -59,7 +70,16 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
     base: dict[str, Any] = {} if rule.action == "message_schedule" else target_fields(rule)
     if op != "create":
         base.pop("send_id", None)
-    messages = compile_object(rule.messages, f"{where}.messages", name) if rule.messages else None
+    need_variation = rule.action == "message_schedule" and bool(rule.campaign_id)
+    messages = None
+    if rule.messages:
+        check_messages_config(rule.messages, need_variation, where, is_constant(rule.messages))
+        compiled_messages = compile_object(rule.messages, f"{where}.messages", name)
+
+        def messages(e: Event) -> dict[str, Any]:
+            m = compiled_messages(e)
+            check_messages_event(m, need_variation, name)
+            return m
 
     def schedule_obj(e: Event) -> dict[str, Any]:
         assert time_fn is not None  # noqa: S101
@@ -102,7 +122,9 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         shape = Shape.make("POST", path, base, None, 1, DEFAULT_POOL, "schedule_update")
 
         def update(e: Event) -> tuple[Shape, Any, Any]:
-            payload: dict[str, Any] = {"schedule": schedule_obj(e)}
+            payload: dict[str, Any] = {}
+            if time_fn is not None:
+                payload["schedule"] = schedule_obj(e)
             if messages is not None:
                 payload["messages"] = messages(e)
             return shape, state_key(e), payload
@@ -110,11 +132,19 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         return update
 
     # create
-    pool = BROADCAST_POOL if rule.audience is not None else DEFAULT_POOL
+    pool = BROADCAST_POOL if rule.audience is not None and rule.recipient is None else DEFAULT_POOL
     audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
     recipient = (
         compile_recipient(rule.recipient, name, f"{where}.recipient") if rule.recipient else None
     )
+    segment = (
+        compile_value(rule.segment_id, f"{where}.segment_id", name)
+        if rule.segment_id is not None
+        else None
+    )
+    if recipient is None and audience is None and segment is None:
+        # RuleSettings refuses whole-segment broadcasts; never fail per event.
+        raise ValueError(f"{where}.recipient: {rule.action} create needs a recipient or audience")
     if rule.action == "message_schedule":
         for opt in ("override_frequency_capping", "recipient_subscription_state"):
             v = getattr(rule, opt)
@@ -133,13 +163,16 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
             payload["messages"] = messages(e)
             if audience is not None:
                 payload["audience"] = audience(e)
-                payload["broadcast"] = True
-            elif recipient is not None:
+            if segment is not None:
+                payload["segment_id"] = identifier(segment(e), name, "segment_id")
+            if recipient is not None:
                 _, r = recipient(e)
                 if "external_user_id" in r:
                     payload["external_user_ids"] = [r["external_user_id"]]
                 else:
                     payload["user_aliases"] = [r["user_alias"]]
+            else:
+                payload["broadcast"] = True
             return shape, state_key(e), payload
 
         return create_message
@@ -151,11 +184,11 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
 
     def create(e: Event) -> tuple[Shape, Any, Any]:
         payload: dict[str, Any] = {"schedule": schedule_obj(e)}
-        if audience is not None:
-            payload["broadcast"] = True
+        if audience is not None:  # alone: the broadcast's target; beside a recipient: a filter
             payload["audience"] = audience(e)
+        if recipient is None:
+            payload["broadcast"] = True
         else:
-            assert recipient is not None  # noqa: S101
             _, r = recipient(e)
             if per is not None:
                 p = per(e)

@@ -293,6 +293,20 @@ class RuleSettings(_Model):
                 self.recipient.external_user_id is None or self.recipient.choose != "one"
             ):
                 raise ValueError("live_activity_start recipients are external_user_id only")
+            given = [
+                n
+                for n, v in (
+                    ("recipient", self.recipient),
+                    ("segment_id", self.segment_id),
+                    ("audience", self.audience),
+                )
+                if v is not None
+            ]
+            if len(given) > 1:
+                raise ValueError(
+                    "live_activity_start takes one of recipient, segment_id, audience "
+                    f"(got {', '.join(given)})"
+                )
         if a == "live_activity_update":
             if self.live_activity is None:
                 raise ValueError("live_activity_update needs a live_activity block")
