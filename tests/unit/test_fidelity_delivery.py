@@ -14,7 +14,7 @@ import pytest
 
 from bridge.actions.base import Item, Shape
 from bridge.batch import Batch
-from bridge.deliver.classify import Verdict, affected_items, classify, rejection_scope
+from bridge.deliver import classify as C
 from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.errors import ConfigError
 from bridge.models import Record
@@ -165,18 +165,19 @@ def test_rejection_scope_reads_brazes_documented_messages() -> None:
         "Apple Push Length Exceeded",
         "Android Push Length Exceeded",
     ):
-        assert rejection_scope({"message": m}) == "request", m
-        assert classify(400, {"message": m, "errors": ["x"]}).scope == "request"
+        assert C.rejection_scope({"message": m}) == "request", m
+        assert C.classify(400, {"message": m, "errors": ["x"]}).scope == "request"
     assert (
-        rejection_scope(
+        C.rejection_scope(
             {"message": "The max number of external_ids and aliases per request was exceeded"}
         )
         == "count"
     )
     # A generic Bad Request, or a text Braze does not document, may concern one recipient.
-    assert rejection_scope({"message": "Bad Request"}) == "recipient"
+    assert C.rejection_scope({"message": "Bad Request"}) == "recipient"
     # Words are not enough: the old word list took any text naming a "campaign" as shared.
-    assert rejection_scope({"message": "recipients[3]: campaign attribute invalid"}) == "recipient"
+    odd = {"message": "recipients[3]: campaign attribute invalid"}
+    assert C.rejection_scope(odd) == "recipient"
 
 
 # ------------------------------------------------------------------ item 5: 404 halts
@@ -227,10 +228,10 @@ def test_404_on_a_fixed_path_halts_probes_and_resumes_without_dead_letters() -> 
 
 
 def test_404_on_live_activity_update_is_a_per_activity_rejection() -> None:
-    assert classify(404, {"error": "x"}, path="/messages/live_activity/update").verdict is (
-        Verdict.REJECT
+    assert C.classify(404, {"error": "x"}, path="/messages/live_activity/update").verdict is (
+        C.Verdict.REJECT
     )
-    assert classify(404, None, path="/campaigns/trigger/send").verdict is Verdict.HALT
+    assert C.classify(404, None, path="/campaigns/trigger/send").verdict is C.Verdict.HALT
 
 
 # ------------------------------------------------------------------ item 6: 2xx with errors[]
@@ -271,10 +272,10 @@ def test_2xx_errors_naming_nobody_mark_the_whole_batch() -> None:
 
 def test_affected_items_matches_aliases_and_emails_case_insensitively() -> None:
     ids = [("a", "anon-1", "shop"), ("e", "ada@example.com"), ("x", "7")]
-    assert affected_items(ids, ["alias anon-1 unknown"]) == (0,)
-    assert affected_items(ids, ["ADA@example.com bounced"]) == (1,)
-    assert affected_items(ids, ["user 77 missing"]) is None  # names nobody: all affected
-    assert affected_items(ids, []) == ()
+    assert C.affected_items(ids, ["alias anon-1 unknown"]) == (0,)
+    assert C.affected_items(ids, ["ADA@example.com bounced"]) == (1,)
+    assert C.affected_items(ids, ["user 77 missing"]) is None  # names nobody: all affected
+    assert C.affected_items(ids, []) == ()
 
 
 # ------------------------------------------------------------------ item 7: send-id re-creation
