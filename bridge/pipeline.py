@@ -364,8 +364,8 @@ class Pipeline:
                 self._control(o)
                 continue
             if o.accepted:
-                self.breaker.record(now, False, len(o.batch.items))
                 partial = set(o.partial_items)  # issue 12 item 6: 2xx + errors[]
+                self.breaker.record(now, False, len(o.batch.items) - len(partial))
                 for idx, item in enumerate(o.batch.items):
                     if idx in partial:
                         # Braze accepted the request but says these were not delivered:

@@ -124,7 +124,10 @@ class ScheduleSettings(_Model):
         if self.operation == "delete" and self.time is not None:
             raise ValueError("schedule delete takes no time")
         if self.in_local_time and self.at_optimal_time:
-            raise ValueError("choose in_local_time or at_optimal_time, not both")
+            raise ValueError(
+                "choose in_local_time or at_optimal_time, not both (the bridge's rule: Braze "
+                "does not say what both together mean)"
+            )
         return self
 
 

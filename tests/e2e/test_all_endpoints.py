@@ -32,12 +32,14 @@ ENDPOINTS = {
     "/sends/id/create",
     "/messages/live_activity/update",
 }
+# Braze documents these; today's sandbox has no endpoint for them (404) (issue 12, item 12).
+SANDBOX_DOES_NOT_SERVE = {"/messages/live_activity/start"}
 
 
 def test_every_endpoint_end_to_end(kafka_bootstrap: str, tmp_path: Path) -> None:
     cfg = yaml.safe_load((REPO / "config" / "actions.yaml").read_text())
     cases = yaml.safe_load((REPO / "tests" / "golden" / "actions.yaml").read_text())["cases"]
-    names = {t: unique(t) for t in ("orders", "accounts", "deliveries", "promotions")}
+    names = {t: unique(t) for t in sorted({r["topic"] for r in cfg["rules"]})}
     dlq, state = unique("dlq"), unique("state")
     create_topics(kafka_bootstrap, {**dict.fromkeys(names.values(), 1), dlq: 1})
     sandbox = Sandbox()
@@ -87,7 +89,11 @@ def test_every_endpoint_end_to_end(kafka_bootstrap: str, tmp_path: Path) -> None
         reqs = sandbox.requests()
         sandbox.stop()
     ok = {r["path"] for r in reqs if 200 <= r["status"] < 300}
-    bad = [(r["path"], r["status"], r["response"]) for r in reqs if r["status"] >= 300]
+    bad = [
+        (r["path"], r["status"], r["response"])
+        for r in reqs
+        if r["status"] >= 300 and r["path"] not in SANDBOX_DOES_NOT_SERVE
+    ]
     assert not bad, bad
     assert ok >= ENDPOINTS, ENDPOINTS - ok
     assert "/messages/scheduled_broadcasts" in ok  # from `braze-bridge schedules`
@@ -99,6 +105,8 @@ def test_every_endpoint_end_to_end(kafka_bootstrap: str, tmp_path: Path) -> None
         by_path.setdefault(r["path"], []).append(r["body"])
     for c in cases:
         for exp in (c.get("expect") or {}).get("requests") or []:
+            if exp["path"] in SANDBOX_DOES_NOT_SERVE:
+                continue
             body = dict(exp["body"])
             sid = body.pop("schedule_id", None)
             got = by_path[exp["path"]]
