@@ -19,6 +19,21 @@ BODY_LIMIT = 4_000_000  # bytes of a request body (Braze: 4 MB)
 # Braze's documented push limits ("Apple Push Length Exceeded": more than 1,912 bytes;
 # "Android Push Length Exceeded": more than 4,000 bytes), measured on the object's JSON.
 PUSH_LIMITS = {"apple_push": 1912, "android_push": 4000}
+# The messaging objects Braze documents for /messages/send; /messages/schedule/* lack whats_app.
+SEND_MESSAGE_KEYS = frozenset(
+    {
+        "android_push",
+        "apple_push",
+        "content_card",
+        "email",
+        "kindle_push",
+        "web_push",
+        "webhook",
+        "whats_app",
+        "sms",
+    }
+)
+SCHEDULE_MESSAGE_KEYS = SEND_MESSAGE_KEYS - {"whats_app"}
 
 RecipientFn = Callable[[Event], tuple[Any, dict[str, Any]]]
 
@@ -83,9 +98,23 @@ def _is_ref(v: Any) -> bool:
     return isinstance(v, str) and v.startswith("$") or isinstance(v, dict) and "path" in v
 
 
-def check_messages_config(messages: Any, need_variation: bool, where: str, static: bool) -> None:
-    """Config-time check (raises ValueError naming the field): variation ids and a constant
-    non-object ``extra`` always; the push limits only where the whole content is constant."""
+def check_messages_config(
+    messages: Any,
+    need_variation: bool,
+    where: str,
+    static: bool,
+    allowed: frozenset[str] = SEND_MESSAGE_KEYS,
+) -> None:
+    """Config-time check (raises ValueError naming the field): the messaging object names,
+    variation ids and a constant non-object ``extra`` always; the push limits only where the
+    whole content is constant."""
+    if isinstance(messages, dict):
+        for key in messages:
+            if key not in allowed:
+                raise ValueError(
+                    f"{where}.messages.{key}: not a messaging object of this endpoint "
+                    f"(Braze documents: {', '.join(sorted(allowed))})"
+                )
     for key, reason in message_problems(messages, need_variation):
         if "Push Length" not in reason or static:
             raise ValueError(f"{where}.messages.{key}: {reason}")

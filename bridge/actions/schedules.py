@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
 from bridge.actions.common import (
+    SCHEDULE_MESSAGE_KEYS,
     check_messages_config,
     check_messages_event,
     check_size,
@@ -73,7 +74,13 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
     need_variation = rule.action == "message_schedule" and bool(rule.campaign_id)
     messages = None
     if rule.messages:
-        check_messages_config(rule.messages, need_variation, where, is_constant(rule.messages))
+        check_messages_config(
+            rule.messages,
+            need_variation,
+            where,
+            is_constant(rule.messages),
+            SCHEDULE_MESSAGE_KEYS,
+        )
         compiled_messages = compile_object(rule.messages, f"{where}.messages", name)
 
         def messages(e: Event) -> dict[str, Any]:

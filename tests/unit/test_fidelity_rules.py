@@ -418,3 +418,25 @@ def test_live_activity_start_batches_external_user_ids() -> None:
     assert shape.body([body])["segment_id"] == "s1"
     with pytest.raises(ConfigError, match="one of recipient, segment_id, audience"):
         settings([{**rule, "segment_id": "s1"}])
+
+
+@pytest.mark.parametrize(
+    ("action", "key", "extra"),
+    [
+        ("message_send", "windows_phone8_push", {}),
+        ("message_schedule", "whats_app", {"schedule": {"key": "$.id", "time": {"in": "1h"}}}),
+    ],
+)
+def test_messaging_objects_braze_does_not_document_for_the_endpoint_fail_check(
+    tmp_path: Path, action: str, key: str, extra: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rule = {
+        "name": "m",
+        "topic": "orders",
+        "action": action,
+        "recipient": {"external_user_id": "$.user.id"},
+        "messages": {key: {"alert": "x"}},
+        **extra,
+    }
+    err = _check(tmp_path, [rule], capsys)
+    assert f"rules[0].messages.{key}" in err and "not a messaging object" in err
