@@ -21,6 +21,7 @@ from bridge.actions.common import (
     check_messages_config,
     check_messages_event,
     compile_recipient,
+    generated_send_id,
     identifier,
 )
 from bridge.models import Event
@@ -83,12 +84,14 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
     if rule.recipient_subscription_state is not None:
         base["recipient_subscription_state"] = rule.recipient_subscription_state
     path = "/messages/send"
+    gen = rule.campaign_id if rule.generate_send_id else None
     audience, segment, const = compile_targeting(rule, where)
     if rule.recipient is None:
 
         def broadcast(e: Event) -> tuple[Shape, Any, Any]:
             body = {
                 **base,
+                **({"send_id": generated_send_id(gen, name)} if gen is not None else {}),
                 "broadcast": True,
                 **targeting_fields(audience, segment, const, e, name),
                 "messages": messages(e),
@@ -100,7 +103,7 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
     base.update(const)  # a constant filter on the named users
     per_event_target = audience is not None or segment is not None
     fixed: dict[str, Shape] = {}
-    if static and not per_event_target:
+    if static and not per_event_target and gen is None:
         for lf in ("external_user_ids", "user_aliases"):
             fixed[lf] = Shape.make(
                 "POST", path, {**base, "messages": rule.messages}, lf, max_recipients, DEFAULT_POOL
@@ -115,6 +118,8 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
         shape = fixed.get(list_field)
         if shape is None:
             body = {**base, **targeting_fields(audience, segment, {}, e, name)}
+            if gen is not None:
+                body["send_id"] = generated_send_id(gen, name)
             body["messages"] = rule.messages if static else messages(e)
             shape = Shape.make("POST", path, body, list_field, max_recipients, DEFAULT_POOL)
         return shape, identity, item

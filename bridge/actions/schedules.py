@@ -29,6 +29,7 @@ from bridge.actions.common import (
     check_messages_event,
     check_size,
     compile_recipient,
+    generated_send_id,
     identifier,
 )
 from bridge.actions.triggers import props_spec, target_fields
@@ -139,6 +140,7 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         return update
 
     # create
+    gen = rule.campaign_id if rule.generate_send_id else None
     pool = BROADCAST_POOL if rule.audience is not None and rule.recipient is None else DEFAULT_POOL
     audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
     recipient = (
@@ -166,6 +168,8 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
 
         def create_message(e: Event) -> tuple[Shape, Any, Any]:
             payload: dict[str, Any] = {"schedule": schedule_obj(e)}
+            if gen is not None:
+                payload["send_id"] = generated_send_id(gen, name)
             assert messages is not None  # noqa: S101
             payload["messages"] = messages(e)
             if audience is not None:
@@ -191,6 +195,8 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
 
     def create(e: Event) -> tuple[Shape, Any, Any]:
         payload: dict[str, Any] = {"schedule": schedule_obj(e)}
+        if gen is not None:
+            payload["send_id"] = generated_send_id(gen, name)
         if audience is not None:  # alone: the broadcast's target; beside a recipient: a filter
             payload["audience"] = audience(e)
         if recipient is None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
-from bridge.actions.common import check_size, compile_recipient
+from bridge.actions.common import check_size, compile_recipient, generated_send_id
 from bridge.errors import RuleError
 from bridge.models import Event
 from bridge.rules.mapping import Mapper, compile_object, compile_value, is_constant
@@ -75,12 +75,15 @@ def compile_trigger(rule: RuleSettings, max_recipients: int, where: str) -> Buil
         else None
     )
     base = target_fields(rule)
+    gen = rule.campaign_id if rule.generate_send_id else None
 
     if rule.audience is not None and rule.recipient is None:
         audience = compile_object(rule.audience, f"{where}.audience", name)
 
         def broadcast(e: Event) -> tuple[Shape, Any, Any]:
             body: dict[str, Any] = {**base, "broadcast": True, "audience": audience(e)}
+            if gen is not None:
+                body["send_id"] = generated_send_id(gen, name)
             if shared is not None:
                 p = shared(e)
                 check_size(p, field, name)
@@ -104,7 +107,9 @@ def compile_trigger(rule: RuleSettings, max_recipients: int, where: str) -> Buil
     attach_fn, attach_const = compile_attachments(rule, where)
     if attach_const is not None:
         base["attachments"] = attach_const
-    per_event_shape = shared is not None or filt is not None or attach_fn is not None
+    per_event_shape = (
+        shared is not None or filt is not None or attach_fn is not None or gen is not None
+    )
     static_shape = Shape.make("POST", path, base, "recipients", max_recipients, DEFAULT_POOL)
 
     def build(e: Event) -> tuple[Shape, Any, Any]:
@@ -117,6 +122,8 @@ def compile_trigger(rule: RuleSettings, max_recipients: int, where: str) -> Buil
         if not per_event_shape:
             return static_shape, identity, r
         body = dict(base)
+        if gen is not None:
+            body["send_id"] = generated_send_id(gen, name)
         if shared is not None:
             sp = shared(e)
             check_size(sp, f"shared {field}", name)

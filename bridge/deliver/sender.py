@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bridge.actions.common import BODY_LIMIT
+from bridge.actions.common import BODY_LIMIT, GENERATED_PLACEHOLDER
 from bridge.batch import Batch
 from bridge.deliver.classify import (
     Classified,
@@ -40,6 +40,8 @@ from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
 
 log = logging.getLogger("bridge.deliver")
+
+_PLACEHOLDER = GENERATED_PLACEHOLDER.encode()
 
 
 @dataclass(slots=True)
@@ -194,6 +196,25 @@ class Sender:
         pool = batch.shape.pool
         retry = self.delivery.retry
         payload = orjson.dumps(batch.body())
+        if _PLACEHOLDER in payload:
+            # A generate_send_id rule whose id was not created at start-up (added by a reload):
+            # never send the placeholder to Braze.
+            now = time.time()
+            self._finish(
+                Outcome(
+                    batch,
+                    False,
+                    None,
+                    "send_id_missing",
+                    "the send_id Braze generates for this rule was not created at start-up "
+                    "(was the rule added by a reload?): restart the bridge, then replay",
+                    "",
+                    attempts,
+                    now,
+                    now,
+                )
+            )
+            return
         if len(payload) > BODY_LIMIT:
             # Braze refuses bodies over 4 MB: split, or dead-letter a lone item (never sent).
             if len(batch) > 1:

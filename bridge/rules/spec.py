@@ -175,6 +175,12 @@ class RuleSettings(_Model):
     campaign_id: str | None = None
     canvas_id: str | None = None
     send_id: str | None = Field(None, max_length=64)
+    generate_send_id: bool = Field(
+        False,
+        description="Instead of a named send_id: let Braze generate one (POST /sends/id/create "
+        "without send_id) at the first start-up, remember it in the state topic, and send it "
+        "with this rule's requests",
+    )
     recipient: RecipientSettings | None = None
     trigger_properties: dict[str, Any] | None = Field(
         None, description="Per-recipient trigger_properties (campaigns)"
@@ -251,6 +257,21 @@ class RuleSettings(_Model):
             raise ValueError("send_id must be ASCII (at most 64 characters)")
         if self.send_id is not None and not self.campaign_id:
             raise ValueError("send_id needs campaign_id (Braze creates send ids per campaign)")
+        if self.generate_send_id:
+            if self.send_id is not None:
+                raise ValueError("choose send_id or generate_send_id, not both")
+            if not self.campaign_id or a not in (
+                "campaign_trigger",
+                "campaign_schedule",
+                "message_send",
+                "message_schedule",
+            ):
+                raise ValueError(
+                    "generate_send_id needs campaign_id (Braze creates send ids per campaign) "
+                    "on campaign_trigger, campaign_schedule, message_send or message_schedule"
+                )
+            if self.schedule is not None and self.schedule.operation != "create":
+                raise ValueError("generate_send_id is for sends and schedule creates")
         if (a in SCHEDULE_ACTIONS) != (self.schedule is not None):
             raise ValueError(
                 f"{a} needs a schedule block"
