@@ -73,7 +73,11 @@ def check_topics(settings: Settings) -> None:
 
 def needs_state(settings: Settings) -> bool:
     """Schedules and send ids need the shared state topic."""
-    return any(r.schedule is not None or r.send_id for r in settings.rules if r.enabled)
+    return any(
+        r.schedule is not None or r.send_id or r.generate_send_id
+        for r in settings.rules
+        if r.enabled
+    )
 
 
 class Reloader:

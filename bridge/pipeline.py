@@ -364,8 +364,27 @@ class Pipeline:
                 self._control(o)
                 continue
             if o.accepted:
-                self.breaker.record(now, False, len(o.batch.items))
-                for item in o.batch.items:
+                partial = set(o.partial_items)  # issue 12 item 6: 2xx + errors[]
+                self.breaker.record(now, False, len(o.batch.items) - len(partial))
+                for idx, item in enumerate(o.batch.items):
+                    if idx in partial:
+                        # Braze accepted the request but says these were not delivered:
+                        # dead-letter them (class "partial") so they can be inspected/replayed.
+                        if item.state_key is not None and self.schedules is not None:
+                            self.schedules.on_final(item, True, o.response)
+                        self._dead_letter(
+                            item.ticket,
+                            stage="deliver",
+                            error_class="partial",
+                            message="; ".join(o.partial_errors)[:1000],
+                            rule=item.rule,
+                            status=o.status,
+                            endpoint=o.batch.shape.path,
+                            response=orjson.dumps(o.partial_errors).decode()[:1000],
+                            attempts=o.attempts,
+                        )
+                        item.ticket.done()
+                        continue
                     self.tally.add(
                         self.metrics.recipients_sent, item.rule, self._targets.get(item.rule, "")
                     )

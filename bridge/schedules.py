@@ -126,7 +126,8 @@ class ScheduleCoordinator:
             elif kind == "schedule_update":
                 value = {
                     **prev,
-                    "time": item.payload.get("schedule", {}).get("time"),
+                    # a message_schedule update may carry new messages only: same time
+                    "time": item.payload.get("schedule", {}).get("time") or prev.get("time"),
                     "updated": _ms(),
                 }
                 self._count("updated")

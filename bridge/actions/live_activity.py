@@ -1,11 +1,19 @@
-"""``live_activity_update``: POST /messages/live_activity/update, one request per event."""
+"""Live Activities.
+
+* ``live_activity_update``: POST /messages/live_activity/update, one request per event.
+* ``live_activity_start``: POST /messages/live_activity/start (push-to-start, default pool).
+  Braze needs ``app_id``, ``activity_id``, ``activity_attributes_type``,
+  ``activity_attributes``, ``content_state`` and ``notification``, and one of
+  ``external_user_ids`` (≤ 50: events with an identical body are batched), ``segment_id`` or
+  ``custom_audience`` (the rule's ``audience``; both need ``allow_broadcast: true``).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from bridge.actions.base import DEFAULT_POOL, Builder, Shape
-from bridge.actions.common import identifier
+from bridge.actions.common import compile_recipient, identifier
 from bridge.errors import RuleError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value
@@ -13,6 +21,7 @@ from bridge.rules.spec import RuleSettings
 from bridge.rules.times import braze_time, compile_time
 
 PATH = "/messages/live_activity/update"
+START_PATH = "/messages/live_activity/start"
 
 
 def compile_live_activity(rule: RuleSettings, where: str) -> Builder:
@@ -73,3 +82,77 @@ def compile_live_activity(rule: RuleSettings, where: str) -> Builder:
         return shape, None, body
 
     return build
+
+
+def _obj(value: Any, what: str, rule: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise RuleError(f"{what} must be an object", rule=rule)
+    return value
+
+
+def compile_live_activity_start(rule: RuleSettings, max_recipients: int, where: str) -> Builder:
+    la = rule.live_activity_start
+    assert la is not None  # noqa: S101 - validated
+    name = rule.name
+    w = f"{where}.live_activity_start"
+    app_id = compile_value(la.app_id, f"{w}.app_id", name)
+    activity_id = compile_value(la.activity_id, f"{w}.activity_id", name)
+    attrs_type = compile_value(la.activity_attributes_type, f"{w}.activity_attributes_type", name)
+    attrs = compile_value(la.activity_attributes, f"{w}.activity_attributes", name)
+    content = compile_value(la.content_state, f"{w}.content_state", name)
+    notification = compile_value(la.notification, f"{w}.notification", name)
+    dismissal = (
+        compile_time(la.dismissal_date, f"{w}.dismissal_date", name)
+        if la.dismissal_date is not None
+        else None
+    )
+    stale = (
+        compile_time(la.stale_date, f"{w}.stale_date", name) if la.stale_date is not None else None
+    )
+    audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
+    segment = (
+        compile_value(rule.segment_id, f"{where}.segment_id", name)
+        if rule.segment_id is not None
+        else None
+    )
+    recipient = (
+        compile_recipient(rule.recipient, name, f"{where}.recipient") if rule.recipient else None
+    )
+
+    def body_of(e: Event) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "app_id": identifier(app_id(e), name, "app_id"),
+            "activity_id": identifier(activity_id(e), name, "activity_id"),
+            "activity_attributes_type": identifier(attrs_type(e), name, "activity_attributes_type"),
+            "activity_attributes": _obj(attrs(e), "live_activity_start.activity_attributes", name),
+            "content_state": _obj(content(e), "live_activity_start.content_state", name),
+            "notification": _obj(
+                notification(e), "live_activity_start.notification (an apple_push object)", name
+            ),
+        }
+        if dismissal is not None:
+            body["dismissal_date"] = braze_time(dismissal(e), False)
+        if stale is not None:
+            body["stale_date"] = braze_time(stale(e), False)
+        return body
+
+    if recipient is not None:
+
+        def to_users(e: Event) -> tuple[Shape, Any, Any]:
+            identity, r = recipient(e)
+            shape = Shape.make(
+                "POST", START_PATH, body_of(e), "external_user_ids", max_recipients, DEFAULT_POOL
+            )
+            return shape, identity, r["external_user_id"]
+
+        return to_users
+
+    def to_audience(e: Event) -> tuple[Shape, Any, Any]:
+        body = body_of(e)
+        if segment is not None:
+            body["segment_id"] = identifier(segment(e), name, "segment_id")
+        if audience is not None:
+            body["custom_audience"] = audience(e)
+        return Shape.make("POST", START_PATH, {}, None, 1, DEFAULT_POOL), None, body
+
+    return to_audience

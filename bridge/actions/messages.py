@@ -2,8 +2,14 @@
 
 Braze Liquid in the content passes through untouched. Recipients go into
 ``external_user_ids`` (or ``user_aliases``), batched up to 50 per request while the content
-(and every other request-level field) is identical. With ``audience`` and
-``allow_broadcast: true`` the rule sends one broadcast-class request per event.
+(and every other request-level field) is identical; with ``choose: first_present`` an event's
+recipient goes into the list of the identifier it has. ``audience`` and ``segment_id`` beside
+a recipient only filter the named users (default pool). Without a recipient they make a
+broadcast (``allow_broadcast: true``): one broadcast-class request per event.
+
+Content Braze would refuse for every recipient (``message_variation_id`` missing while
+``campaign_id`` is set, a push payload over Braze's limits, ``extra`` not an object) fails
+``check`` when it is constant and is dead-lettered before sending when it comes from the event.
 """
 
 from __future__ import annotations
@@ -11,16 +17,63 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
-from bridge.actions.common import compile_recipient
+from bridge.actions.common import (
+    check_messages_config,
+    check_messages_event,
+    compile_recipient,
+    generated_send_id,
+    identifier,
+)
 from bridge.models import Event
-from bridge.rules.mapping import compile_object, is_constant
+from bridge.rules.mapping import Mapper, compile_object, compile_value, is_constant
 from bridge.rules.spec import RuleSettings
+
+
+def compile_targeting(
+    rule: RuleSettings, where: str
+) -> tuple[Mapper | None, Mapper | None, dict[str, Any]]:
+    """(audience fn, segment_id fn, constant part) of a rule's audience/segment_id."""
+    name = rule.name
+    audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
+    segment = (
+        compile_value(rule.segment_id, f"{where}.segment_id", name)
+        if rule.segment_id is not None
+        else None
+    )
+    const: dict[str, Any] = {}
+    if rule.audience is not None and is_constant(rule.audience):
+        const["audience"] = rule.audience
+        audience = None
+    if rule.segment_id is not None and is_constant(rule.segment_id):
+        const["segment_id"] = rule.segment_id
+        segment = None
+    return audience, segment, const
+
+
+def targeting_fields(
+    audience: Mapper | None, segment: Mapper | None, const: dict[str, Any], e: Event, rule: str
+) -> dict[str, Any]:
+    out = dict(const)
+    if audience is not None:
+        out["audience"] = audience(e)
+    if segment is not None:
+        out["segment_id"] = identifier(segment(e), rule, "segment_id")
+    return out
 
 
 def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) -> Builder:
     name = rule.name
     assert rule.messages is not None  # noqa: S101 - validated
-    messages = compile_object(rule.messages, f"{where}.messages", name)
+    static = is_constant(rule.messages)
+    need_variation = bool(rule.campaign_id)
+    check_messages_config(rule.messages, need_variation, where, static)
+    compiled = compile_object(rule.messages, f"{where}.messages", name)
+
+    def messages(e: Event) -> dict[str, Any]:
+        m = compiled(e)
+        check_messages_event(m, need_variation, name)
+        return m
+
     base: dict[str, Any] = {}
     if rule.campaign_id:
         base["campaign_id"] = rule.campaign_id
@@ -31,43 +84,44 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
     if rule.recipient_subscription_state is not None:
         base["recipient_subscription_state"] = rule.recipient_subscription_state
     path = "/messages/send"
-    if rule.audience is not None:
-        audience = compile_object(rule.audience, f"{where}.audience", name)
+    gen = rule.campaign_id if rule.generate_send_id else None
+    audience, segment, const = compile_targeting(rule, where)
+    if rule.recipient is None:
 
         def broadcast(e: Event) -> tuple[Shape, Any, Any]:
-            body = {**base, "broadcast": True, "audience": audience(e), "messages": messages(e)}
+            body = {
+                **base,
+                **({"send_id": generated_send_id(gen, name)} if gen is not None else {}),
+                "broadcast": True,
+                **targeting_fields(audience, segment, const, e, name),
+                "messages": messages(e),
+            }
             return Shape.make("POST", path, body, None, 1, BROADCAST_POOL), None, {}
 
         return broadcast
-    assert rule.recipient is not None  # noqa: S101 - validated
     recipient = compile_recipient(rule.recipient, name, f"{where}.recipient")
-    alias = rule.recipient.user_alias is not None
-    list_field = "user_aliases" if alias else "external_user_ids"
-    static = is_constant(rule.messages)
-    fixed = (
-        Shape.make(
-            "POST",
-            path,
-            {**base, "messages": rule.messages},
-            list_field,
-            max_recipients,
-            DEFAULT_POOL,
-        )
-        if static
-        else None
-    )
+    base.update(const)  # a constant filter on the named users
+    per_event_target = audience is not None or segment is not None
+    fixed: dict[str, Shape] = {}
+    if static and not per_event_target and gen is None:
+        for lf in ("external_user_ids", "user_aliases"):
+            fixed[lf] = Shape.make(
+                "POST", path, {**base, "messages": rule.messages}, lf, max_recipients, DEFAULT_POOL
+            )
 
     def build(e: Event) -> tuple[Shape, Any, Any]:
         identity, r = recipient(e)
-        item = r["user_alias"] if alias else r["external_user_id"]
-        shape = fixed or Shape.make(
-            "POST",
-            path,
-            {**base, "messages": messages(e)},
-            list_field,
-            max_recipients,
-            DEFAULT_POOL,
-        )
+        if "user_alias" in r:
+            list_field, item = "user_aliases", r["user_alias"]
+        else:
+            list_field, item = "external_user_ids", r["external_user_id"]
+        shape = fixed.get(list_field)
+        if shape is None:
+            body = {**base, **targeting_fields(audience, segment, {}, e, name)}
+            if gen is not None:
+                body["send_id"] = generated_send_id(gen, name)
+            body["messages"] = rule.messages if static else messages(e)
+            shape = Shape.make("POST", path, body, list_field, max_recipients, DEFAULT_POOL)
         return shape, identity, item
 
     return build

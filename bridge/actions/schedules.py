@@ -9,24 +9,35 @@
 The builder yields the request without ``schedule_id``; the schedule coordinator
 (:mod:`bridge.schedules`) fills it in from the state topic, keyed by
 ``schedule/<name>/<business key>``.
+
+Targeting on create: a recipient (``audience``/``segment_id`` beside it only filter the named
+users), or, with ``allow_broadcast: true``, an ``audience`` (or ``segment_id`` for
+``message_schedule``). A ``message_schedule`` update may carry new ``messages`` only (no time):
+Braze "accepts updates to either the schedule or messages parameter or both".
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
-from bridge.actions.common import check_size, compile_recipient, identifier
+from bridge.actions.common import (
+    SCHEDULE_MESSAGE_KEYS,
+    check_messages_config,
+    check_messages_event,
+    check_size,
+    compile_recipient,
+    generated_send_id,
+    identifier,
+)
 from bridge.actions.triggers import props_spec, target_fields
 from bridge.errors import RuleError
 from bridge.models import Event
-from bridge.rules.mapping import compile_object, compile_value
+from bridge.rules.mapping import compile_object, compile_value, is_constant
 from bridge.rules.spec import RuleSettings
-from bridge.rules.times import braze_time, compile_time
-
-# A wall-clock time has passed in every zone once it is more than 14 h behind UTC.
-_LAST_ZONE = timedelta(hours=14)
+from bridge.rules.times import braze_time, compile_time, local_time_passed, optimal_date_passed
 
 
 def schedule_name(rule: RuleSettings) -> str:
@@ -51,6 +62,7 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
     key_fn = compile_value(sched.key, f"{where}.schedule.key", name)
     sname = schedule_name(rule)
     local = sched.in_local_time or sched.at_optimal_time
+    company_tz = ZoneInfo(sched.company_time_zone) if sched.company_time_zone else None
     time_fn = compile_time(sched.time, f"{where}.schedule.time", name) if sched.time else None
     flags: dict[str, Any] = {}
     if sched.in_local_time:
@@ -60,17 +72,43 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
     base: dict[str, Any] = {} if rule.action == "message_schedule" else target_fields(rule)
     if op != "create":
         base.pop("send_id", None)
-    messages = compile_object(rule.messages, f"{where}.messages", name) if rule.messages else None
+    need_variation = rule.action == "message_schedule" and bool(rule.campaign_id)
+    messages = None
+    if rule.messages:
+        check_messages_config(
+            rule.messages,
+            need_variation,
+            where,
+            is_constant(rule.messages),
+            SCHEDULE_MESSAGE_KEYS,
+        )
+        compiled_messages = compile_object(rule.messages, f"{where}.messages", name)
+
+        def messages(e: Event) -> dict[str, Any]:
+            m = compiled_messages(e)
+            check_messages_event(m, need_variation, name)
+            return m
 
     def schedule_obj(e: Event) -> dict[str, Any]:
         assert time_fn is not None  # noqa: S101
         at = time_fn(e)
         now = datetime.now(UTC)
-        if local:
-            wall = at.replace(tzinfo=UTC)
-            if wall + _LAST_ZONE < now:
+        if sched.in_local_time:
+            if local_time_passed(at, now, company_tz):
+                where_passed = (
+                    f"in the company time zone {sched.company_time_zone}"
+                    if company_tz is not None
+                    else "in every time zone"
+                )
                 raise RuleError(
-                    f"schedule time {braze_time(at, True)} (local) has passed in every time zone",
+                    f"schedule time {braze_time(at, True)} (local) has passed {where_passed}",
+                    rule=name,
+                )
+        elif sched.at_optimal_time:
+            if optimal_date_passed(at, now):
+                raise RuleError(
+                    f"schedule date {at.date().isoformat()} (at_optimal_time) has passed in "
+                    "every time zone",
                     rule=name,
                 )
         elif at < now - timedelta(seconds=60):
@@ -92,7 +130,9 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         shape = Shape.make("POST", path, base, None, 1, DEFAULT_POOL, "schedule_update")
 
         def update(e: Event) -> tuple[Shape, Any, Any]:
-            payload: dict[str, Any] = {"schedule": schedule_obj(e)}
+            payload: dict[str, Any] = {}
+            if time_fn is not None:
+                payload["schedule"] = schedule_obj(e)
             if messages is not None:
                 payload["messages"] = messages(e)
             return shape, state_key(e), payload
@@ -100,11 +140,20 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         return update
 
     # create
-    pool = BROADCAST_POOL if rule.audience is not None else DEFAULT_POOL
+    gen = rule.campaign_id if rule.generate_send_id else None
+    pool = BROADCAST_POOL if rule.audience is not None and rule.recipient is None else DEFAULT_POOL
     audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
     recipient = (
         compile_recipient(rule.recipient, name, f"{where}.recipient") if rule.recipient else None
     )
+    segment = (
+        compile_value(rule.segment_id, f"{where}.segment_id", name)
+        if rule.segment_id is not None
+        else None
+    )
+    if recipient is None and audience is None and segment is None:
+        # RuleSettings refuses whole-segment broadcasts; never fail per event.
+        raise ValueError(f"{where}.recipient: {rule.action} create needs a recipient or audience")
     if rule.action == "message_schedule":
         for opt in ("override_frequency_capping", "recipient_subscription_state"):
             v = getattr(rule, opt)
@@ -119,17 +168,22 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
 
         def create_message(e: Event) -> tuple[Shape, Any, Any]:
             payload: dict[str, Any] = {"schedule": schedule_obj(e)}
+            if gen is not None:
+                payload["send_id"] = generated_send_id(gen, name)
             assert messages is not None  # noqa: S101
             payload["messages"] = messages(e)
             if audience is not None:
                 payload["audience"] = audience(e)
-                payload["broadcast"] = True
-            elif recipient is not None:
+            if segment is not None:
+                payload["segment_id"] = identifier(segment(e), name, "segment_id")
+            if recipient is not None:
                 _, r = recipient(e)
                 if "external_user_id" in r:
                     payload["external_user_ids"] = [r["external_user_id"]]
                 else:
                     payload["user_aliases"] = [r["user_alias"]]
+            else:
+                payload["broadcast"] = True
             return shape, state_key(e), payload
 
         return create_message
@@ -141,11 +195,13 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
 
     def create(e: Event) -> tuple[Shape, Any, Any]:
         payload: dict[str, Any] = {"schedule": schedule_obj(e)}
-        if audience is not None:
-            payload["broadcast"] = True
+        if gen is not None:
+            payload["send_id"] = generated_send_id(gen, name)
+        if audience is not None:  # alone: the broadcast's target; beside a recipient: a filter
             payload["audience"] = audience(e)
+        if recipient is None:
+            payload["broadcast"] = True
         else:
-            assert recipient is not None  # noqa: S101
             _, r = recipient(e)
             if per is not None:
                 p = per(e)

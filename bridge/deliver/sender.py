@@ -2,9 +2,11 @@
 
 The poll loop never waits for HTTP. It hands batches over with :meth:`Sender.submit`; the
 sender paces, bounds requests in flight, retries transient failures with exponential backoff
-and full jitter, bisects batches Braze rejects, halts on 401/403 (probing until the key
-works), and reports each batch's final outcome through ``on_done`` (called on the sender
-thread; the receiver must be thread-safe, e.g. a queue).
+and full jitter, bisects batches Braze rejects for a recipient (never for a request-level
+error: see :func:`bridge.deliver.classify.rejection_scope`), halts on 401/403 and on 404 on its
+fixed paths (probing until Braze answers again), and reports each batch's final outcome
+through ``on_done`` (called on the sender thread; the receiver must be thread-safe, e.g. a
+queue).
 """
 
 from __future__ import annotations
@@ -15,15 +17,22 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import orjson
 
-from bridge.actions.common import BODY_LIMIT
+from bridge.actions.common import BODY_LIMIT, GENERATED_PLACEHOLDER
 from bridge.batch import Batch
-from bridge.deliver.classify import Classified, Verdict, classify, status_class
+from bridge.deliver.classify import (
+    Classified,
+    Verdict,
+    affected_items,
+    classify,
+    partial_errors,
+    status_class,
+)
 from bridge.deliver.client import braze_headers, braze_timeout
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.transport import LeanPoster, LeanResponse
@@ -32,8 +41,7 @@ from bridge.settings import BrazeSettings, DeliverySettings
 
 log = logging.getLogger("bridge.deliver")
 
-# Rejections that concern the whole request, not one recipient: bisecting cannot help.
-_REQUEST_LEVEL = ("campaign", "canvas", "api key", "send_id", "schedule", "broadcast", "body")
+_PLACEHOLDER = GENERATED_PLACEHOLDER.encode()
 
 
 @dataclass(slots=True)
@@ -51,6 +59,11 @@ class Outcome:
     last_failure: float
     dispatch_id: str | None = None
     response: Any = None
+    # 2xx with errors[]: Braze's entries, and the indices (into batch.items) of the items they
+    # affect (all items unless every entry names recipients of the batch). Those items were
+    # not delivered: the pipeline dead-letters them with class "partial".
+    partial_errors: list[str] = field(default_factory=list)
+    partial_items: tuple[int, ...] = ()
 
 
 @dataclass(slots=True)
@@ -85,6 +98,7 @@ class Sender:
         self._in_flight = 0
         self._lock = threading.Lock()
         self.halted: str | None = None
+        self._halt_kind = "auth"  # bridge_halted / pause reason: auth (401/403), endpoint (404)
         self._client: httpx.AsyncClient | None = None  # http_transport: httpx (or a test's)
         self._poster: LeanPoster | None = None  # http_transport: lean
         self._sem: asyncio.Semaphore | None = None
@@ -182,6 +196,25 @@ class Sender:
         pool = batch.shape.pool
         retry = self.delivery.retry
         payload = orjson.dumps(batch.body())
+        if _PLACEHOLDER in payload:
+            # A generate_send_id rule whose id was not created at start-up (added by a reload):
+            # never send the placeholder to Braze.
+            now = time.time()
+            self._finish(
+                Outcome(
+                    batch,
+                    False,
+                    None,
+                    "send_id_missing",
+                    "the send_id Braze generates for this rule was not created at start-up "
+                    "(was the rule added by a reload?): restart the bridge, then replay",
+                    "",
+                    attempts,
+                    now,
+                    now,
+                )
+            )
+            return
         if len(payload) > BODY_LIMIT:
             # Braze refuses bodies over 4 MB: split, or dead-letter a lone item (never sent).
             if len(batch) > 1:
@@ -230,13 +263,21 @@ class Sender:
             if v is Verdict.ACCEPT:
                 if self.halted is not None:
                     self._resume()
-                if classified.reason == "partial" and isinstance(body, dict):
-                    errs = body.get("errors") or []
-                    n = len(errs) if isinstance(errs, list) else 1
-                    self.metrics.partial_errors.labels(endpoint).inc(n)
+                errs: list[str] = []
+                affected: tuple[int, ...] = ()
+                if classified.reason == "partial":
+                    errs = partial_errors(body)
+                    named = affected_items([i.identity for i in batch.items], errs)
+                    affected = tuple(range(len(batch))) if named is None else named
+                    self.metrics.partial_errors.labels(endpoint).inc(len(errs))
                     log.warning(
                         "braze accepted with errors",
-                        extra={"endpoint": endpoint, "errors": str(errs)[:500]},
+                        extra={
+                            "endpoint": endpoint,
+                            "errors": str(errs)[:500],
+                            "affected": len(affected),
+                            "items": len(batch),
+                        },
                     )
                 self.metrics.batch_recipients.labels(endpoint).observe(len(batch))
                 dispatch = body.get("dispatch_id") if isinstance(body, dict) else None
@@ -253,6 +294,8 @@ class Sender:
                         0.0,
                         dispatch,
                         body,
+                        errs,
+                        affected,
                     )
                 )
                 return
@@ -268,7 +311,7 @@ class Sender:
                     self.delivery.bisect
                     and len(batch) > 1
                     and status in (400, 413)
-                    and not _request_level(classified.message)
+                    and classified.scope != "request"
                 ):
                     self._split(batch, attempts, first_failure)
                     return
@@ -378,6 +421,7 @@ class Sender:
                 body,
                 overrides=self.delivery.status_overrides,
                 on_notice=self.delivery.on_notice,
+                path=endpoint,
             )
             return resp.status_code, headers, body, classified, elapsed
 
@@ -396,14 +440,22 @@ class Sender:
         if self.halted is None:
             self.halted = classified.reason
             self._unhalted.clear()
-            self.metrics.halted.labels("auth").set(1)
+            if status == 404:
+                self._halt_kind = "endpoint"
+                hint = (
+                    "Braze documents 404 as 'Invalid URL': check braze.rest_endpoint and any "
+                    "proxy in between"
+                )
+            else:
+                self._halt_kind = "auth"
+                hint = "check the API key, its permissions and the REST endpoint"
+            self.metrics.halted.labels(self._halt_kind).set(1)
             self.on_done(
                 Control(
                     "halt",
-                    "auth",
+                    self._halt_kind,
                     f"Braze answered {status} ({classified.message or classified.reason}): "
-                    "check the API key, its permissions and the REST endpoint; "
-                    f"probing every {self.delivery.halt_probe_interval_s:g}s",
+                    f"{hint}; probing every {self.delivery.halt_probe_interval_s:g}s",
                 )
             )
 
@@ -412,8 +464,17 @@ class Sender:
             raise RuntimeError("sender not started")
         self.halted = None
         self._unhalted.set()
-        self.metrics.halted.labels("auth").set(0)
-        self.on_done(Control("resume", "auth", "Braze accepts the API key again"))
+        kind = self._halt_kind
+        self.metrics.halted.labels(kind).set(0)
+        self.on_done(
+            Control(
+                "resume",
+                kind,
+                "Braze accepts the API key again"
+                if kind == "auth"
+                else "Braze answers on its documented paths again",
+            )
+        )
 
 
 def _truncate(body: Any, limit: int = 1000) -> str:
@@ -421,8 +482,3 @@ def _truncate(body: Any, limit: int = 1000) -> str:
         return ""
     text = body if isinstance(body, str) else orjson.dumps(body).decode()
     return text[:limit]
-
-
-def _request_level(message: str) -> bool:
-    m = message.lower()
-    return any(w in m for w in _REQUEST_LEVEL)

@@ -24,6 +24,7 @@ ActionName = Literal[
     "message_send",
     "message_schedule",
     "live_activity_update",
+    "live_activity_start",
 ]
 Prioritization = Literal[
     "identified", "unidentified", "most_recently_updated", "least_recently_updated"
@@ -42,6 +43,11 @@ class RecipientSettings(_Model):
     braze_id: Any = None
     attributes: dict[str, Any] | None = None
     send_to_existing_only: bool | None = None
+    choose: Literal["one", "first_present"] = Field(
+        "one",
+        description="one: exactly one identifier; first_present: several identifiers, the first "
+        "present in the event is used (order: external_user_id, user_alias, email, braze_id)",
+    )
 
     @model_validator(mode="after")
     def _one_identifier(self) -> RecipientSettings:
@@ -50,7 +56,10 @@ class RecipientSettings(_Model):
             for n in ("external_user_id", "user_alias", "email", "braze_id")
             if getattr(self, n) is not None
         ]
-        if len(ids) != 1:
+        if self.choose == "first_present":
+            if len(ids) < 2:
+                raise ValueError("choose: first_present needs at least two identifiers")
+        elif len(ids) != 1:
             raise ValueError(
                 "exactly one of external_user_id, user_alias, email, braze_id is required"
                 + (f" (got {', '.join(ids)})" if ids else "")
@@ -87,15 +96,38 @@ class ScheduleSettings(_Model):
     )
     in_local_time: bool = False
     at_optimal_time: bool = False
+    company_time_zone: str | None = Field(
+        None,
+        description="IANA zone of the Braze company (e.g. Europe/Berlin): with in_local_time, "
+        "refuse a time that has passed there (Braze's errors page) instead of only one that "
+        "has passed in every zone (its schedule object page; the default)",
+    )
+
+    @field_validator("company_time_zone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError) as exc:
+                raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
 
     @model_validator(mode="after")
     def _time(self) -> ScheduleSettings:
-        if self.operation in ("create", "update") and self.time is None:
+        # An update without time is allowed for message_schedule with new messages only
+        # (checked by RuleSettings, which knows the messages).
+        if self.operation == "create" and self.time is None:
             raise ValueError(f"schedule {self.operation} needs time")
         if self.operation == "delete" and self.time is not None:
             raise ValueError("schedule delete takes no time")
         if self.in_local_time and self.at_optimal_time:
-            raise ValueError("choose in_local_time or at_optimal_time, not both")
+            raise ValueError(
+                "choose in_local_time or at_optimal_time, not both (the bridge's rule: Braze "
+                "does not say what both together mean)"
+            )
         return self
 
 
@@ -109,6 +141,20 @@ class LiveActivitySettings(_Model):
     dismissal_date: Any = None
     stale_date: Any = None
     notification: Any = None
+
+
+class LiveActivityStartSettings(_Model):
+    """POST /messages/live_activity/start (push-to-start): who gets it comes from the rule's
+    ``recipient`` (external_user_id, batched up to 50), ``segment_id`` or ``audience``."""
+
+    app_id: Any
+    activity_id: Any
+    activity_attributes_type: Any
+    activity_attributes: Any
+    content_state: Any
+    notification: Any = Field(description="apple_push object (Braze: required)")
+    dismissal_date: Any = None
+    stale_date: Any = None
 
 
 class DedupeSettings(_Model):
@@ -129,6 +175,12 @@ class RuleSettings(_Model):
     campaign_id: str | None = None
     canvas_id: str | None = None
     send_id: str | None = Field(None, max_length=64)
+    generate_send_id: bool = Field(
+        False,
+        description="Instead of a named send_id: let Braze generate one (POST /sends/id/create "
+        "without send_id) at the first start-up, remember it in the state topic, and send it "
+        "with this rule's requests",
+    )
     recipient: RecipientSettings | None = None
     trigger_properties: dict[str, Any] | None = Field(
         None, description="Per-recipient trigger_properties (campaigns)"
@@ -142,7 +194,19 @@ class RuleSettings(_Model):
     )
     context_field: Literal["context", "canvas_entry_properties"] = "context"
     audience: dict[str, Any] | None = Field(
-        None, description="Connected audience (broadcast-class; needs allow_broadcast)"
+        None,
+        description="Connected audience: alone, a broadcast (needs allow_broadcast); with a "
+        "recipient, a filter on the named users (not a broadcast)",
+    )
+    segment_id: Any = Field(
+        None,
+        description="Dashboard segment (message_send, message_schedule, live_activity_start): "
+        "alone, a broadcast (needs allow_broadcast); with a recipient, a filter",
+    )
+    attachments: Any = Field(
+        None,
+        description="campaign_trigger only: email attachments, a list of {file_name, url} "
+        "(each a field reference or constant), or a reference to such a list",
     )
     allow_broadcast: bool = Field(
         False, description="Guard: required for audience/broadcast rules (no recipients)"
@@ -154,6 +218,7 @@ class RuleSettings(_Model):
     override_frequency_capping: bool | None = None
     recipient_subscription_state: Literal["opted_in", "subscribed", "all"] | None = None
     live_activity: LiveActivitySettings | None = None
+    live_activity_start: LiveActivityStartSettings | None = None
     dedupe: DedupeSettings | None = None
     shadow: bool = Field(
         False,
@@ -192,6 +257,21 @@ class RuleSettings(_Model):
             raise ValueError("send_id must be ASCII (at most 64 characters)")
         if self.send_id is not None and not self.campaign_id:
             raise ValueError("send_id needs campaign_id (Braze creates send ids per campaign)")
+        if self.generate_send_id:
+            if self.send_id is not None:
+                raise ValueError("choose send_id or generate_send_id, not both")
+            if not self.campaign_id or a not in (
+                "campaign_trigger",
+                "campaign_schedule",
+                "message_send",
+                "message_schedule",
+            ):
+                raise ValueError(
+                    "generate_send_id needs campaign_id (Braze creates send ids per campaign) "
+                    "on campaign_trigger, campaign_schedule, message_send or message_schedule"
+                )
+            if self.schedule is not None and self.schedule.operation != "create":
+                raise ValueError("generate_send_id is for sends and schedule creates")
         if (a in SCHEDULE_ACTIONS) != (self.schedule is not None):
             raise ValueError(
                 f"{a} needs a schedule block"
@@ -211,6 +291,46 @@ class RuleSettings(_Model):
                 raise ValueError(f"{a} recipients are external_user_id or user_alias only")
         elif self.messages is not None:
             raise ValueError(f"{a} takes no messages")
+        if self.segment_id is not None and a not in (
+            "message_send",
+            "message_schedule",
+            "live_activity_start",
+        ):
+            raise ValueError(
+                f"{a} takes no segment_id (Braze documents it on /messages/* only; add the "
+                "segment to the campaign or Canvas in the dashboard instead)"
+            )
+        if self.attachments is not None and a != "campaign_trigger":
+            raise ValueError(f"{a} takes no attachments (campaign_trigger only)")
+        if self.attachments is not None and self.recipient is None:
+            raise ValueError("attachments cannot be combined with a broadcast (Braze)")
+        if (a == "live_activity_start") != (self.live_activity_start is not None):
+            raise ValueError(
+                "live_activity_start needs a live_activity_start block"
+                if a == "live_activity_start"
+                else f"{a} takes no live_activity_start block"
+            )
+        if a == "live_activity_start":
+            if self.live_activity is not None:
+                raise ValueError("live_activity_start takes no live_activity block")
+            if self.recipient is not None and (
+                self.recipient.external_user_id is None or self.recipient.choose != "one"
+            ):
+                raise ValueError("live_activity_start recipients are external_user_id only")
+            given = [
+                n
+                for n, v in (
+                    ("recipient", self.recipient),
+                    ("segment_id", self.segment_id),
+                    ("audience", self.audience),
+                )
+                if v is not None
+            ]
+            if len(given) > 1:
+                raise ValueError(
+                    "live_activity_start takes one of recipient, segment_id, audience "
+                    f"(got {', '.join(given)})"
+                )
         if a == "live_activity_update":
             if self.live_activity is None:
                 raise ValueError("live_activity_update needs a live_activity block")
@@ -220,16 +340,36 @@ class RuleSettings(_Model):
         if self.live_activity is not None:
             raise ValueError(f"{a} takes no live_activity block")
         creates = self.schedule is None or self.schedule.operation == "create"
-        if self.audience is not None and not self.allow_broadcast:
-            raise ValueError("audience sends are broadcast-class: set allow_broadcast: true")
+        targeted = self.audience is not None or self.segment_id is not None
+        if self.recipient is None and targeted and not self.allow_broadcast:
+            raise ValueError(
+                "audience/segment_id without a recipient is a broadcast: set allow_broadcast: true"
+            )
         if creates and self.recipient is None and not self.allow_broadcast:
             raise ValueError(f"{a} needs a recipient (or audience with allow_broadcast: true)")
-        if self.recipient is not None and self.allow_broadcast and self.audience is None:
+        if creates and self.recipient is None and not targeted:
             raise ValueError(
-                "allow_broadcast without audience would send to the whole segment "
-                "and cannot have a recipient"
+                "allow_broadcast without audience"
+                + (" or segment_id" if message_like or a == "live_activity_start" else "")
+                + " would send to the whole segment of the campaign or Canvas (Braze's "
+                "whole-segment broadcast), which the bridge does not do: add an audience"
+                + (" or segment_id" if message_like or a == "live_activity_start" else "")
+                + ", or a recipient"
+            )
+        if self.recipient is not None and self.allow_broadcast:
+            raise ValueError(
+                "allow_broadcast is for rules without a recipient; with a recipient, "
+                "audience/segment_id only filter the named users"
             )
         if self.schedule is not None and self.schedule.operation != "create":
             if self.recipient is not None or self.messages is not None and a != "message_schedule":
                 raise ValueError(f"schedule {self.schedule.operation} takes no recipient")
+            if self.audience is not None or self.segment_id is not None:
+                raise ValueError(f"schedule {self.schedule.operation} takes no audience/segment_id")
+            if self.schedule.operation == "update" and self.schedule.time is None:
+                if a != "message_schedule" or self.messages is None:
+                    raise ValueError(
+                        "schedule update needs time"
+                        + (" or messages" if a == "message_schedule" else "")
+                    )
         return self

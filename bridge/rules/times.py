@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from bridge.errors import RuleError
@@ -90,6 +90,32 @@ def compile_time(spec: Any, where: str, rule: str) -> TimeFn:
             raise RuleError(f"time field {p}: {exc}", rule=rule, path=p) from exc
 
     return at
+
+
+# UTC+14 is the first zone to reach a wall-clock time and UTC-12 the last: a wall time W has
+# passed in every zone once UTC is more than 12 h past W (Braze's schedule object page).
+LAST_ZONE = timedelta(hours=12)
+
+
+def local_time_passed(
+    wall: datetime, now: datetime, company_time_zone: tzinfo | None = None
+) -> bool:
+    """Has the wall-clock time ``wall`` (its tzinfo ignored) passed for ``in_local_time``?
+
+    Braze's schedule object page says "passed in all time zones" (the default); its errors
+    page says "passed in your company's time zone" (the stricter reading, used when the rule
+    names ``company_time_zone``). Which one Braze applies is unconfirmed.
+    """
+    naive = wall.replace(tzinfo=None)
+    if company_time_zone is not None:
+        return naive.replace(tzinfo=company_time_zone) < now
+    return naive.replace(tzinfo=UTC) + LAST_ZONE < now
+
+
+def optimal_date_passed(wall: datetime, now: datetime) -> bool:
+    """``at_optimal_time`` sends on the *date* of ``wall``: passed once that date is over in
+    the last zone (UTC-12)."""
+    return wall.replace(tzinfo=None).date() < (now - LAST_ZONE).date()
 
 
 def braze_time(dt: datetime, local: bool) -> str:

@@ -97,6 +97,10 @@ def _golden_requests() -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+# Braze documents these; today's sandbox has no endpoint for them (issue 12, item 12).
+SANDBOX_DOES_NOT_SERVE = {"/messages/live_activity/start"}
+
+
 def test_sandbox_accepts_every_golden_request_in_lifecycle_order() -> None:
     srv = SandboxServer(SandboxOptions(api_key="golden-key"))
     url = srv.start_in_thread()
@@ -111,6 +115,8 @@ def test_sandbox_accepts_every_golden_request_in_lifecycle_order() -> None:
             )
             assert r.status_code < 300, r.text
             for path, body in _golden_requests():
+                if path in SANDBOX_DOES_NOT_SERVE:
+                    continue
                 body = dict(body)
                 sid = body.get("schedule_id")
                 if isinstance(sid, str) and sid.startswith("<schedule_id of "):
@@ -133,7 +139,9 @@ def _create_key(path: str, body: dict[str, Any]) -> str:
         return f"schedule/wismo-reminder/{body['recipients'][0]['trigger_properties']['order_id']}"
     if path.startswith("/canvas"):
         return f"schedule/review-request/{body['recipients'][0]['context']['order_id']}"
-    return f"schedule/trial-ending/{body['external_user_ids'][0]}"
+    if "external_user_ids" in body:
+        return f"schedule/trial-ending/{body['external_user_ids'][0]}"
+    return "schedule/maintenance-window/w-1"  # the segment broadcast's only golden key
 
 
 def test_generated_docs_and_config_schema_are_current() -> None:

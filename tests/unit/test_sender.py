@@ -74,7 +74,7 @@ def test_classification_table() -> None:
     assert classify(201, {"notice": "p"}, on_notice="accept").verdict is Verdict.ACCEPT
     for s, v in [
         (400, Verdict.REJECT),
-        (404, Verdict.REJECT),
+        (404, Verdict.HALT),
         (413, Verdict.REJECT),
         (401, Verdict.HALT),
         (403, Verdict.HALT),
