@@ -139,7 +139,11 @@ def test_shared_content_400_is_one_request_not_a_bisection_storm(
 
 
 def test_a_poisoned_recipient_is_still_isolated_by_bisection(sandbox: str) -> None:
-    httpx.post(f"{sandbox}/_sandbox/faults", json={"poison_ids": ["user-5"]}).raise_for_status()
+    httpx.post(
+        f"{sandbox}/_sandbox/faults",
+        json={"poison_ids": ["user-5"]},
+        headers={"Authorization": f"Bearer {KEY}"},
+    ).raise_for_status()
     s, q, _ = _sender(sandbox)
     try:
         s.submit(_batch(_message_shape({"email": {"app_id": "a", "body": "b"}}, False), USERS))
