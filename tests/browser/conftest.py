@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from bridge.sandbox.process import read_line
+from tests.support.procs import API_KEY as SANDBOX_KEY
 from tests.support.procs import LIVE, REPO
 
 CHROMIUM = os.environ.get("BRIDGE_CHROMIUM", "/usr/bin/chromium")
@@ -90,7 +91,9 @@ class ConsoleProcess:
             stderr=self._err,
             text=True,
             cwd=REPO,
-            env={**os.environ, **(env or {})},
+            # the config's ${BRAZE_API_KEY} is the sandbox's key: the console uses it for the
+            # sandbox's state-changing calls (faults), which need it
+            env={**os.environ, "BRAZE_API_KEY": SANDBOX_KEY, **(env or {})},
         )
         LIVE.append(self)
         try:
