@@ -41,6 +41,23 @@ class Ticket:
             self.tracker.finished(self)
 
 
+class Hold:
+    """One open action of a ticket (a dead-letter write, a shadow record), released exactly
+    once: a second :meth:`release` (a retried acknowledgement) does nothing."""
+
+    __slots__ = ("ticket", "_open")
+
+    def __init__(self, ticket: Ticket) -> None:
+        ticket.add()
+        self.ticket = ticket
+        self._open = True
+
+    def release(self) -> None:
+        if self._open:
+            self._open = False
+            self.ticket.done()
+
+
 @dataclass(slots=True)
 class PartitionTracker:
     """Ordered tickets of one assigned partition and its commit position."""
