@@ -160,18 +160,23 @@ class Loop:
         """Install new rules before the next consumed record is handled (any thread)."""
         self._pending_rules = rules
 
-    def run(self) -> None:
+    def start(self) -> None:
+        """Start the sender and subscribe to the source's topics."""
         self.sender.start()
         p = self.partitions
         self.consumer.subscribe(
             self.source.topics(), on_assign=p.on_assign, on_revoke=p.on_revoke, on_lost=p.on_lost
         )
+
+    def run(self) -> None:
+        """Poll until stopped, drain, close."""
+        self.start()
         k = self.settings.kafka
         poll_s = k.poll_timeout_ms / 1000.0
         try:
             while not self.stopping:
                 self.poll_once(poll_s, k.consume_batch)
-            p.drain(self.consumer, self.settings.shutdown.drain_deadline_s)
+            self.partitions.drain(self.consumer, self.settings.shutdown.drain_deadline_s)
             self.tally.flush()
         finally:
             self.close()
@@ -271,6 +276,7 @@ class Loop:
             self.tally.add(self.metrics.events_matched, topic, name)
         # Hold every item before anything can complete, so the ticket cannot turn final early.
         ticket.add(len(mapped.built))
+        now = self.clock.monotonic() if mapped.built else 0.0
         for failure in mapped.failures:
             self.router.dead_letter(ticket, failure)
         for b in mapped.built:
@@ -281,7 +287,7 @@ class Loop:
                 item.state_key = b.identity
                 self.schedules.handle(item)
                 continue
-            full = self.batcher.add(item)
+            full = self.batcher.add(item, now)
             if full is not None:
                 self.router.send(full)
 
