@@ -233,14 +233,14 @@ class Rig:
         return 0.0 if v is None else float(v)
 
 
-def build_rig(settings: Any, source: Any = None) -> Rig:
+def build_rig(settings: Any, source: Any = None, metrics: Any = None) -> Rig:
     """The loop for ``settings`` with a fake consumer, producer, sender and clock."""
     from bridge import app
     from bridge.ops.health import HealthState
     from bridge.ops.metrics import Metrics
     from bridge.rules.engine import compile_rules
 
-    metrics = Metrics()
+    metrics = metrics or Metrics()
     health = HealthState(metrics, 30.0)
     outcomes: queue.SimpleQueue[Outcome | Control] = queue.SimpleQueue()
     sender = FakeSender(outcomes)
