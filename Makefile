@@ -21,15 +21,17 @@ install: $(STAMP) ## create .venv and install the bridge with dev tools
 demo: $(STAMP) ## local Kafka + Braze sandbox + bridge + sample events; shows what Braze received
 	$(BIN)/python scripts/demo.py
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, import layers (lint-imports)
 	$(BIN)/ruff check bridge tests scripts bench
 	$(BIN)/ruff format --check bridge tests scripts bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP) ## mypy --strict on bridge/
 	$(BIN)/mypy
 
-unit: $(STAMP) ## unit tests only (no broker)
-	$(BIN)/pytest -q -m "not integration" tests
+unit: $(STAMP) ## unit tests only (no broker), with line coverage of bridge/processing/ (>= 85 %)
+	$(BIN)/coverage run -m pytest -q -m "not integration" tests
+	$(BIN)/coverage report
 
 test: lint typecheck ## everything CI runs: lint, types, unit + integration + e2e + chart tests, bench smoke
 	$(BIN)/pytest -q -ra --durations=15 tests
