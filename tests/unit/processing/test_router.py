@@ -18,9 +18,7 @@ SHADOW = {
 
 
 def test_shadow_request_is_recorded_not_sent_and_final_once_the_record_is_acked() -> None:
-    r = build_rig(
-        settings([SHADOW], kafka={"bootstrap_servers": "x:1", "shadow_topic": "shadow"})
-    )
+    r = build_rig(settings([SHADOW], kafka={"bootstrap_servers": "x:1", "shadow_topic": "shadow"}))
     r.consumer.assign("orders", 0)
     r.producer.acking = False
     r.consumer.then([FakeMessage("orders", 0, 0, orjson.dumps({"user": "u1"}))])
