@@ -20,7 +20,8 @@ from prometheus_client import disable_created_metrics
 from bridge.decode.base import Decoder
 from bridge.decode.factory import build_decoder
 from bridge.decode.registry import SchemaRegistryClient
-from bridge.deliver.sender import Control, Outcome, Sender
+from bridge.deliver.outcome import Control, Outcome
+from bridge.deliver.sender import Sender
 from bridge.errors import SourceError, StartupError
 from bridge.kafka import clients
 from bridge.kafka.deadletter import DeadLetterWriter

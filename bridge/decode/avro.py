@@ -52,7 +52,8 @@ from typing import Any
 import fastavro
 from fastavro.read import SchemaResolutionError
 
-from bridge.decode.avro_compiled import Reader, compile_reader, read_compiled, to_jsonable
+from bridge.decode.avro_compiled import Reader, compile_reader, read_compiled
+from bridge.decode.avro_values import to_jsonable
 from bridge.decode.registry import LruCache, SchemaRegistryClient
 from bridge.errors import ConfigError, DecodeError
 from bridge.models import Record

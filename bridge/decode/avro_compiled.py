@@ -24,17 +24,15 @@ same messages as the fastavro path.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import datetime as dt
 import struct
-import uuid
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from fastavro import _logical_readers_py as logical
 
+from bridge.decode.avro_values import to_jsonable
 from bridge.errors import DecodeError
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -393,30 +391,3 @@ def read_compiled(reader: Reader, buf: bytes, start: int, what: str) -> Any:
     if end < size:
         raise DecodeError(f"{what}: {size - end} trailing byte(s) after the Avro body")
     return value
-
-
-_SCALARS = (str, bool, int, float)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Convert fastavro's output to JSON-like values (see the module docstring)."""
-    if value is None or isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.isoformat()
-        text = value.astimezone(dt.UTC).isoformat()
-        return text.removesuffix("+00:00") + "Z"
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)

@@ -15,7 +15,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -25,6 +24,8 @@ from bridge.actions.common import BODY_LIMIT
 from bridge.batch import Batch
 from bridge.deliver.classify import Classified, Verdict, classify, status_class
 from bridge.deliver.client import braze_headers, braze_timeout
+from bridge.deliver.outcome import Control as Control
+from bridge.deliver.outcome import Outcome as Outcome
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.transport import LeanPoster, LeanResponse
 from bridge.ops.metrics import Metrics
@@ -34,32 +35,6 @@ log = logging.getLogger("bridge.deliver")
 
 # Rejections that concern the whole request, not one recipient: bisecting cannot help.
 _REQUEST_LEVEL = ("campaign", "canvas", "api key", "send_id", "schedule", "broadcast", "body")
-
-
-@dataclass(slots=True)
-class Outcome:
-    """Final result of one batch (all its items share it)."""
-
-    batch: Batch
-    accepted: bool
-    status: int | None
-    reason: str
-    message: str
-    body: str
-    attempts: int
-    first_failure: float
-    last_failure: float
-    dispatch_id: str | None = None
-    response: Any = None
-
-
-@dataclass(slots=True)
-class Control:
-    """A state change the poll loop must know about (halt / resume)."""
-
-    kind: str  # "halt" | "resume"
-    reason: str
-    message: str
 
 
 class Sender:
@@ -189,16 +164,14 @@ class Sender:
             else:
                 now = time.time()
                 self._finish(
-                    Outcome(
+                    Outcome.failure(
                         batch,
-                        False,
-                        None,
-                        "too_large",
-                        f"request body is {len(payload)} bytes; Braze allows at most 4 MB",
-                        "",
-                        attempts,
-                        now,
-                        now,
+                        status=None,
+                        reason="too_large",
+                        message=f"request body is {len(payload)} bytes; Braze allows at most 4 MB",
+                        attempts=attempts,
+                        first_failure=now,
+                        last_failure=now,
                     )
                 )
             return
@@ -241,18 +214,15 @@ class Sender:
                 self.metrics.batch_recipients.labels(endpoint).observe(len(batch))
                 dispatch = body.get("dispatch_id") if isinstance(body, dict) else None
                 self._finish(
-                    Outcome(
+                    Outcome.success(
                         batch,
-                        True,
-                        status,
-                        classified.reason,
-                        classified.message,
-                        "",
-                        attempts,
-                        first_failure,
-                        0.0,
-                        dispatch,
-                        body,
+                        status=status,
+                        reason=classified.reason,
+                        message=classified.message,
+                        attempts=attempts,
+                        first_failure=first_failure,
+                        dispatch_id=dispatch,
+                        response=body,
                     )
                 )
                 return
@@ -273,16 +243,15 @@ class Sender:
                     self._split(batch, attempts, first_failure)
                     return
                 self._finish(
-                    Outcome(
+                    Outcome.failure(
                         batch,
-                        False,
-                        status,
-                        classified.reason,
-                        classified.message,
-                        text,
-                        attempts,
-                        first_failure,
-                        now,
+                        status=status,
+                        reason=classified.reason,
+                        message=classified.message,
+                        body=text,
+                        attempts=attempts,
+                        first_failure=first_failure,
+                        last_failure=now,
                     )
                 )
                 return
@@ -292,17 +261,16 @@ class Sender:
                 self.metrics.rate_limited.labels(pool).inc()
             if now - first_failure > retry.max_elapsed_s:
                 self._finish(
-                    Outcome(
+                    Outcome.failure(
                         batch,
-                        False,
-                        status,
-                        "retries_exhausted",
-                        f"gave up after {attempts} attempts: {classified.reason} "
+                        status=status,
+                        reason="retries_exhausted",
+                        message=f"gave up after {attempts} attempts: {classified.reason} "
                         f"{classified.message}".strip(),
-                        text,
-                        attempts,
-                        first_failure,
-                        now,
+                        body=text,
+                        attempts=attempts,
+                        first_failure=first_failure,
+                        last_failure=now,
                     )
                 )
                 return

@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
 
 from bridge.actions.base import Item
 from bridge.batch import Batch, Batcher
-from bridge.deliver.sender import Control, Outcome
+from bridge.deliver.outcome import Control, Outcome
 from bridge.errors import SourceError
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.state import StateStore
@@ -115,37 +115,43 @@ class Loop:
         self.inflight = InFlight()
         self.batcher = Batcher(settings.batching.linger_ms / 1000.0)
         self.flow = FlowControl(settings, metrics, health, self.trackers, self.inflight)
-        self.router = Router(
-            sender=sender,
-            outcomes=outcomes,
-            dead_letters=dead_letters,
-            flow=self.flow,
-            metrics=metrics,
-            tally=self.tally,
-            clock=self.clock,
-            shadow_topic=settings.kafka.shadow_topic,
-            targets=_targets(rules),
-        )
+        self.router = self._router(outcomes)
         self.schedules = (
             ScheduleCoordinator(state, self.router.send, metrics) if state is not None else None
         )
         self.router.schedules = self.schedules
-        self.partitions = Partitions(
-            settings=settings,
+        self.partitions = self._partitions()
+        self._consumed: dict[str, Any] = {}
+        self._pending_rules: RuleSet | None = None
+        self._closing = False
+
+    def _router(self, outcomes: queue.SimpleQueue[Outcome | Control]) -> Router:
+        return Router(
+            sender=self.sender,
+            outcomes=outcomes,
+            dead_letters=self.dlq,
+            flow=self.flow,
+            metrics=self.metrics,
+            tally=self.tally,
+            clock=self.clock,
+            shadow_topic=self.settings.kafka.shadow_topic,
+            targets=_targets(self.rules),
+        )
+
+    def _partitions(self) -> Partitions:
+        return Partitions(
+            settings=self.settings,
             trackers=self.trackers,
             inflight=self.inflight,
-            committer=committer,
+            committer=self.committer,
             flow=self.flow,
-            metrics=metrics,
-            health=health,
+            metrics=self.metrics,
+            health=self.health,
             clock=self.clock,
             flush=self.flush,
             pump=self.pump,
             stopping=lambda: self.stopping,
         )
-        self._consumed: dict[str, Any] = {}
-        self._pending_rules: RuleSet | None = None
-        self._closing = False
 
     # -- public ----------------------------------------------------------------------------
     @property

@@ -16,7 +16,7 @@ from typing import Protocol
 import orjson
 
 from bridge.batch import Batch
-from bridge.deliver.sender import Control, Outcome
+from bridge.deliver.outcome import Control, Outcome
 from bridge.kafka.deadletter import DeadLetterWriter, failure_headers
 from bridge.models import Failure
 from bridge.offsets import Hold, Ticket

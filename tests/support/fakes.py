@@ -186,7 +186,20 @@ class FakeSender:
         self.closed = True
 
     def answer(self, batch: Batch, *, accepted: bool, status: int = 200, reason: str = "") -> None:
-        self.outcomes.put(Outcome(batch, accepted, status, reason, reason or "ok", "", 1, 0.0, 0.0))
+        if accepted:
+            self.outcomes.put(Outcome.success(batch, status=status))
+        else:
+            self.outcomes.put(
+                Outcome.failure(
+                    batch,
+                    status=status,
+                    reason=reason,
+                    message=reason,
+                    attempts=1,
+                    first_failure=0.0,
+                    last_failure=0.0,
+                )
+            )
 
     def answer_all(self, *, accepted: bool = True, status: int = 200, reason: str = "") -> None:
         for b in self.batches:
