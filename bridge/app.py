@@ -37,7 +37,7 @@ from bridge.processing.sources import Source
 from bridge.reload import Reloader
 from bridge.rules.engine import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
-from bridge.settings import KafkaSettings, Settings, load_settings
+from bridge.settings import KafkaSettings, Settings, load_settings, secret_values
 from bridge.signals import Signals, StopFlag
 
 log = logging.getLogger("bridge.app")
@@ -174,14 +174,8 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
     rules: RuleSet = compile_rules(settings, str(path))
     obs = settings.observability
     logs.setup(obs.log_level, obs.log_format, obs.pii)
-    logs.register_secret(settings.braze.api_key.get_secret_value())
-    for k, v in settings.kafka.properties.items():
-        if "password" in k or "secret" in k:
-            logs.register_secret(str(v))
-    if settings.schema_registry is not None:
-        for secret in (settings.schema_registry.password, settings.schema_registry.bearer_token):
-            if secret is not None:
-                logs.register_secret(secret.get_secret_value())
+    for secret in secret_values(settings):
+        logs.register_secret(secret)
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = Metrics()
     health = HealthState(metrics, obs.liveness_timeout_s)

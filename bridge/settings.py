@@ -297,7 +297,7 @@ def _resolve_secrets(
                     props[name] = secrets.resolve(str(value), environ=env, base_dir=base)
                 except ValueError as exc:
                     raise ConfigError(str(exc), file=file, field=field) from exc
-            elif _SECRET_PROPERTY.search(str(name)) and "location" not in str(name):
+            elif is_secret_property(str(name)):
                 raise ConfigError(
                     "secret values must be ${ENV_VAR} or ${file:/path} references",
                     file=file,
@@ -373,3 +373,19 @@ def load_settings(
             f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(p)
         ) from exc
     return parse_settings(raw, file=str(p), base_dir=p.parent, environ=environ)
+
+
+def is_secret_property(name: str) -> bool:
+    """A ``kafka.properties`` name whose value is a secret (must be a reference; scrubbed)."""
+    return _SECRET_PROPERTY.search(name) is not None and "location" not in name
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret value of ``settings``: the Braze key, the secret Kafka properties (the same
+    rule that refuses them as literals) and the registry's password or token. Logs scrub each."""
+    out = [settings.braze.api_key.get_secret_value()]
+    out += [str(v) for k, v in settings.kafka.properties.items() if is_secret_property(k)]
+    reg = settings.schema_registry
+    if reg is not None:
+        out += [s.get_secret_value() for s in (reg.password, reg.bearer_token) if s is not None]
+    return [v for v in out if v]
