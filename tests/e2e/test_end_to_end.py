@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -24,16 +23,11 @@ from tests.support.kafka import (
     wait_committed,
 )
 from tests.support.procs import API_KEY, REPO, Bridge, Sandbox
+from tests.support.wait import free_port
 
 pytestmark = pytest.mark.integration
 
 RESULTS = REPO / ".local" / "results"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def config(
