@@ -157,6 +157,7 @@ class SandboxApp:
                 status=0,
                 response=None,
                 fault="reset",
+                delay_s=fault.delay_s,
             )
             return Response(0, None, reset=True, delay_s=fault.delay_s)
         rate = pool.headers(now)
@@ -281,5 +282,6 @@ class SandboxApp:
             response=resp.payload,
             recipients=recipients,
             fault=name,
+            delay_s=resp.delay_s,
         )
         return resp

@@ -66,8 +66,8 @@ class Ids:
         return f"{self._rng.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
-# seq, method, path, query, body JSON, status, response JSON, arrival, fault
-Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str | None]
+# seq, method, path, query, body JSON, status, response JSON, arrival, fault, answer delay
+Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str | None, float]
 
 
 class State:
@@ -108,6 +108,7 @@ class State:
         response: bytes | None,
         recipients: int = 0,
         fault: str | None = None,
+        delay_s: float = 0.0,
     ) -> None:
         """Count one request and keep it (as raw JSON bytes: cheap for memory and the GC)."""
         self.seq += 1
@@ -125,12 +126,12 @@ class State:
             self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
         if self.record_limit:
             self.records.append(
-                (self.seq, method, path, query, body, status, response, arrival, fault)
+                (self.seq, method, path, query, body, status, response, arrival, fault, delay_s)
             )
 
     @staticmethod
     def _entry(rec: Record) -> dict[str, Any]:
-        seq, method, path, query, body, status, response, arrival, fault = rec
+        seq, method, path, query, body, status, response, arrival, fault, delay_s = rec
         entry: dict[str, Any] = {
             "seq": seq,
             "method": method,
@@ -143,6 +144,8 @@ class State:
         }
         if fault is not None:
             entry["fault"] = fault
+        if delay_s:  # injected latency/hang: the request was open from "time" to "answer_at"
+            entry["answer_at"] = arrival + delay_s
         return entry
 
     def query_records(

@@ -1,0 +1,274 @@
+"""kill -9 the bridge three times while Braze is slow: nothing is lost, and (issue 11) the
+recipients sent again are at most those that were in flight at the kills.
+
+The sandbox answers 10 % of the trigger requests with a 5xx and holds 2 % past the bridge's
+read timeout (it processed them: the client's timeout is ambiguous, as at Braze). 20,000
+events; the bridge is killed with SIGKILL at three random points, one of them while a hung
+request is open, and restarted each time.
+
+What the sandbox recorded per request (``time`` = arrival, when its state changed;
+``answer_at`` = when its answer was due) gives, per kill at time ``T`` (the moment the killed
+process was gone):
+
+* **in flight**: recipients of accepted requests that arrived before ``T`` and whose answer was
+  not complete before ``T``;
+* **commit window**: recipients of accepted requests answered in the last
+  ``commit_interval + slack`` before ``T`` (the commit round trip the README allows);
+* **re-sent**: recipients accepted before ``T`` and accepted again by the next process (before
+  the next kill); *ambiguous* are those whose only acceptance before ``T`` was in a hung
+  request (the bridge never saw the answer, so it must send them again, kill or no kill);
+* **re-sent after >1 s**: re-sent recipients whose earlier acceptance was answered more than a
+  second before ``T`` (issue 11's figure: the work the watermark held back).
+
+Asserted: lost = 0, nothing unexpected accepted, exit 0; and the bound of issue 11:
+re-sent - ambiguous <= in flight + commit window, at each kill. Today a partition commits only
+up to its lowest unfinished event, so the bound fails (``ResentAboveBound``, strict xfail) until
+the completed-work map (``bridge/kafka/offsetmap.py``) is integrated into the committer. Any
+other failure (loss, exit code, timeouts) fails the test for real.
+
+Figures: ``.local/results/reliability-kill9-hanging.json`` (also printed).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.reliability.conftest import Procs
+from tests.support.faults import (
+    TRIGGER,
+    bridge_config,
+    log_tail,
+    make_events,
+    produce_events,
+    sandbox_accepted,
+    tally,
+    wait_for,
+    with_new_port,
+    write_results,
+)
+from tests.support.kafka import committed, create_topics, unique, wait_committed
+from tests.support.procs import Sandbox
+
+N_EVENTS = 20_000
+PARTITIONS = 4
+SEED = 1101
+REQUEST_TIMEOUT_S = 1.0
+FAULTS = {
+    "seed": SEED,
+    "error_rate": 0.10,
+    "hang_rate": 0.02,
+    "hang_s": 3,  # > REQUEST_TIMEOUT_S: the bridge gives up, the sandbox has processed it
+    "latency_ms": {"min": 10, "max": 40},
+    "paths": [TRIGGER],
+}
+MAX_IN_FLIGHT = 8
+COMMIT_INTERVAL_MS = 100
+SLACK_S = 0.3  # loop time + async commit round trip on a busy 2-core box (as test_kill9)
+WINDOW_S = COMMIT_INTERVAL_MS / 1000 + SLACK_S
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+class ResentAboveBound(AssertionError):
+    """More recipients were sent again than were in flight at a kill (issue 11)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Req:
+    seq: int
+    time: float  # arrival: the sandbox's state changed then
+    answer_at: float  # the answer was due then (never seen by a client that timed out)
+    status: int
+    fault: str | None
+    eids: tuple[str, ...]
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def hung(self) -> bool:
+        return self.fault == "hang"
+
+
+def requests(sandbox: Sandbox, since: int = 0) -> list[Req]:
+    out = []
+    for r in sandbox.requests(TRIGGER, since=since):
+        body = r.get("body") if isinstance(r.get("body"), dict) else {}
+        eids = tuple(
+            str((rc.get("trigger_properties") or {}).get("eid"))
+            for rc in (body or {}).get("recipients") or []
+        )
+        t = float(r["time"])
+        out.append(
+            Req(
+                int(r["seq"]),
+                t,
+                float(r.get("answer_at", t)),
+                int(r["status"]),
+                r.get("fault"),
+                eids,
+            )
+        )
+    return out
+
+
+def kill_shares(rnd: random.Random) -> list[float]:
+    """Three random points (share of events accepted), at least 15 % apart."""
+    while True:
+        shares = sorted(round(rnd.uniform(0.12, 0.85), 3) for _ in range(3))
+        if all(b - a >= 0.15 for a, b in zip(shares, shares[1:], strict=False)):
+            return shares
+
+
+def open_hang(sandbox: Sandbox, seen: list[int]) -> Req | None:
+    """A hung request the bridge is still waiting for (arrived < 0.7 x read timeout ago)."""
+    new = requests(sandbox, since=seen[0])
+    if new:
+        seen[0] = new[-1].seq
+    now = time.time()
+    for r in reversed(new):
+        if r.hung and r.accepted and now - r.time < 0.7 * REQUEST_TIMEOUT_S:
+            return r
+    return None
+
+
+def per_kill(records: list[Req], kill_times: list[float]) -> list[dict[str, Any]]:
+    out = []
+    bounds = [*kill_times, float("inf")]
+    for k, t in enumerate(kill_times):
+        before = [r for r in records if r.accepted and r.time < t]
+        after = {e for r in records if r.accepted and t <= r.time < bounds[k + 1] for e in r.eids}
+        clean_before = {e for r in before if not r.hung for e in r.eids}
+        answered_long_ago = {
+            e for r in before if not r.hung and r.answer_at < t - 1.0 for e in r.eids
+        }
+        all_before = {e for r in before for e in r.eids}
+        in_flight = [r for r in before if r.answer_at >= t]
+        window = [r for r in before if not r.hung and t - WINDOW_S <= r.answer_at < t]
+        resent = all_before & after
+        ambiguous = resent - clean_before
+        out.append(
+            {
+                "kill": k + 1,
+                "accepted_before_kill": sum(len(r.eids) for r in before),
+                "in_flight_requests": len(in_flight),
+                "in_flight_hung_requests": sum(r.hung for r in in_flight),
+                "in_flight_recipients": sum(len(r.eids) for r in in_flight),
+                "commit_window_recipients": sum(len(r.eids) for r in window),
+                "resent": len(resent),
+                "resent_ambiguous": len(ambiguous),
+                "resent_answered_over_1s_before": len(resent & answered_long_ago),
+            }
+        )
+    return out
+
+
+@pytest.mark.xfail(
+    strict=True, raises=ResentAboveBound, reason="issue 11: completed-work map not yet integrated"
+)
+def test_kill9_while_requests_hang(kafka_bootstrap: str, procs: Procs) -> None:
+    topic, dlq, group = unique("k9h"), unique("k9h-dlq"), unique("k9h-grp")
+    create_topics(kafka_bootstrap, {topic: PARTITIONS, dlq: 1})
+    sandbox = procs.sandbox("--faults", json.dumps(FAULTS))
+    wl = produce_events(kafka_bootstrap, topic, make_events(N_EVENTS, prefix="h"), PARTITIONS)
+    cfg = bridge_config(
+        kafka_bootstrap,
+        sandbox,
+        group=group,
+        topic=topic,
+        dlq=dlq,
+        braze={
+            "max_in_flight": MAX_IN_FLIGHT,
+            "request_timeout_s": REQUEST_TIMEOUT_S,
+            "connect_timeout_s": 1,
+        },
+        delivery={"retry": {"initial_backoff_ms": 20, "max_backoff_ms": 300}},
+        kafka={"commit_interval_ms": COMMIT_INTERVAL_MS},
+    )
+    rnd = random.Random(SEED)
+    shares = kill_shares(rnd)
+    during_hang = rnd.randrange(len(shares))
+    kill_times: list[float] = []
+    kill_info: list[dict[str, Any]] = []
+    t0 = time.monotonic()
+    bridge = procs.bridge(cfg, "run0")
+    for k, share in enumerate(shares):
+        target = int(share * N_EVENTS)
+        wait_for(
+            f"{target} accepted recipients before kill {k + 1}",
+            lambda target=target: sandbox_accepted(sandbox) >= target,  # type: ignore[misc]
+            timeout=90,
+            interval=0.05,
+        )
+        hang: Req | None = None
+        if k == during_hang:
+            seen = [int(sandbox.stats()["last_seq"])]
+            hang = wait_for(
+                f"a hung request open before kill {k + 1}",
+                lambda seen=seen: open_hang(sandbox, seen),  # type: ignore[misc]
+                timeout=60,
+                interval=0.02,
+            )
+        bridge.kill()
+        bridge.wait(10)
+        t_kill = time.time()
+        kill_times.append(t_kill)
+        offsets = committed(kafka_bootstrap, group, topic)
+        kill_info.append(
+            {
+                "at_share": share,
+                "while_hanging": hang is not None,
+                "hang_open_for_s": round(t_kill - hang.time, 3) if hang else None,
+                "committed_offsets": sum(max(v, 0) for v in offsets.values()),
+            }
+        )
+        bridge = procs.bridge(with_new_port(cfg), f"run{k + 1}")
+    assert wait_committed(kafka_bootstrap, group, [topic], 150), log_tail(bridge)
+    elapsed = time.monotonic() - t0
+    rc = bridge.stop(30)
+    records = requests(sandbox)
+    got: Counter[str] = Counter()
+    for r in records:
+        if r.accepted:
+            got.update(r.eids)
+    t = tally(wl, got)
+    kills = [
+        {**info, **fig} for info, fig in zip(kill_info, per_kill(records, kill_times), strict=True)
+    ]
+    resent = sum(k["resent"] for k in kills)
+    results = {
+        "events": N_EVENTS,
+        **t.as_dict(),
+        "resent_at_kills": resent,
+        "in_flight_at_kills": sum(k["in_flight_recipients"] for k in kills),
+        "hung_requests": sum(r.hung for r in records),
+        "error_5xx_requests": sum(500 <= r.status < 600 for r in records),
+        "kills": kills,
+        "request_timeout_s": REQUEST_TIMEOUT_S,
+        "faults": FAULTS,
+        "commit_interval_ms": COMMIT_INTERVAL_MS,
+        "commit_window_s": WINDOW_S,
+        "max_in_flight": MAX_IN_FLIGHT,
+        "elapsed_s": round(elapsed, 1),
+    }
+    write_results("kill9-hanging", results)
+    print(json.dumps(results, indent=2))
+    assert rc == 0, log_tail(bridge)
+    assert t.lost == 0, f"lost {t.lost} events, e.g. {t.lost_sample}"
+    assert t.unexpected == 0
+    over = [
+        k
+        for k in kills
+        if k["resent"] - k["resent_ambiguous"]
+        > k["in_flight_recipients"] + k["commit_window_recipients"]
+    ]
+    if over:
+        raise ResentAboveBound(f"re-sent more than in flight at {len(over)} kill(s): {over}")
