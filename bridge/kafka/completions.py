@@ -22,7 +22,8 @@ When the broker refuses the metadata as too large (``OFFSET_METADATA_TOO_LARGE``
 ``offset.metadata.max.bytes`` is lower than our budget), :meth:`refused` lowers the budget to
 half the refused size; below :data:`MIN_BUDGET` the map is switched off for the partition
 (``enabled`` False, metadata ``""``, :meth:`accepts` always True): the bridge is then back to
-watermark-only commits (more duplicates after a crash, never a loss).
+watermark-only commits (more duplicates after a crash, never a loss). librdkafka does not say
+which partition of a commit was refused: call :func:`refused_too_large` with the whole request.
 """
 
 from __future__ import annotations
@@ -194,3 +195,26 @@ def assign_all(
         log = logs.setdefault(partition, CompletionLog())
         out[partition] = log.assigned(offset, metadata)
     return out
+
+
+def refused_too_large(logs: dict[int, CompletionLog], sent: dict[int, str]) -> list[int]:
+    """Handle ``OFFSET_METADATA_TOO_LARGE`` for one commit request.
+
+    librdkafka reports the error on every partition of the request although the broker
+    committed those whose metadata fitted (see ``tests/integration/test_commit_metadata.py``),
+    so the refused partition is not known. The broker's limit is below the longest metadata
+    sent: the partitions that sent the longest lower their budget (:meth:`refused` with
+    ``too_large``); the others are marked not committed and are sent again (harmless: the
+    same position and map). Returns the partitions whose budget was lowered.
+    """
+    longest = max((len(t) for t in sent.values()), default=0)
+    lowered = []
+    for partition, text in sent.items():
+        log = logs.get(partition)
+        if log is None:
+            continue
+        too_large = bool(text) and len(text) == longest
+        log.refused(text, too_large=too_large)
+        if too_large:
+            lowered.append(partition)
+    return lowered

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from bridge.kafka.completions import MIN_BUDGET, CompletionLog, assign_all
+from bridge.kafka.completions import MIN_BUDGET, CompletionLog, assign_all, refused_too_large
 
 
 def commit(log: CompletionLog, position: int, now: float) -> tuple[int, str]:
@@ -171,3 +171,18 @@ def test_assign_all_builds_one_log_per_partition() -> None:
     works = assign_all(logs, [(0, 5, a.metadata(5)), (1, -1001, None)])
     assert works[0].is_done(7) and not works[1].is_done(7)
     assert set(logs) == {0, 1}
+
+
+def test_too_large_lowers_the_budget_of_the_longest_map_only() -> None:
+    logs = {p: CompletionLog(budget=4096) for p in (0, 1, 2)}
+    for p, log in logs.items():
+        log.assigned(0, "")
+        for o in random.Random(p).sample(range(1, 30_000), 3000 if p == 1 else 5):
+            log.complete(o)
+    sent = {p: log.metadata(0) for p, log in logs.items()}
+    for p, log in logs.items():
+        log.sent(0, sent[p], now=1)
+    assert refused_too_large(logs, sent) == [1]
+    assert logs[1].budget == len(sent[1]) // 2
+    assert logs[0].budget == logs[2].budget == 4096
+    assert all(log.due(0, now=2) for log in logs.values())  # all sent again
