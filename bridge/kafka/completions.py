@@ -150,7 +150,7 @@ class CompletionLog:
                 self._text, self.limit = "", None
             else:
                 frozen = {o: frozenset(r) for o, r in self._partial.items()}
-                f = fit(self.position, self._done, frozen, self.budget)
+                f = fit(self.position, self._done, frozen, self.budget, hint=self.limit)
                 self._text, self.limit = f.text, f.limit
         return self._text
 

@@ -30,7 +30,8 @@ Format (version 1)::
     partial = varint(nnames) (varint(len) utf8)*nnames   the rule-name table
               varint(n) (varint(gap) varint(mask))*n    offset gaps, bit j = names[j] is final
 
-Every combination (3 done encodings, raw or zlib) is built and the shortest text is used.
+Every combination (3 done encodings, raw or zlib) that can fit is built and the shortest text
+is used.
 
 Decoding never raises: empty text, garbage, a bad checksum, another version, or a map written
 for another base offset (offsets reset by a tool, a commit by an older bridge) all give "nothing
@@ -53,6 +54,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -165,62 +167,118 @@ class CompletedWork:
 # -- encoding -------------------------------------------------------------------------------
 
 
-def _done_bitset(rel: list[int]) -> bytes:
-    out = bytearray()
-    if not rel:
-        _varint(out, 0)
-        return bytes(out)
-    bits = bytearray((rel[-1] >> 3) + 1)
-    for r in rel:
-        bits[r >> 3] |= 1 << (r & 7)
-    _varint(out, len(bits))
-    out += bits
-    return bytes(out)
+@dataclass(slots=True)
+class _Prepared:
+    """Completions above ``base`` as merged intervals and sorted partial entries."""
+
+    base: int
+    starts: list[int]
+    ends: list[int]
+    poffs: list[int]
+    prules: list[frozenset[str]]
+
+    def below(self, limit: int | None) -> _Prepared:
+        if limit is None:
+            return self
+        i = bisect.bisect_left(self.starts, limit)
+        ends = self.ends[:i]
+        if ends and ends[-1] > limit:
+            ends[-1] = limit
+        j = bisect.bisect_left(self.poffs, limit)
+        return _Prepared(self.base, self.starts[:i], ends, self.poffs[:j], self.prules[:j])
+
+    @property
+    def done_count(self) -> int:
+        return sum(self.ends) - sum(self.starts)
+
+    def cuts(self) -> list[int]:
+        """Every entry's offset, sorted: the candidate limits of :func:`fit`."""
+        out = [o for s, e in zip(self.starts, self.ends, strict=True) for o in range(s, e)]
+        out.extend(self.poffs)
+        out.sort()
+        return out
 
 
-def _runs(rel: list[int]) -> list[int]:
-    """Alternating run lengths, first "not done" (possibly 0)."""
-    runs: list[int] = []
-    pos = 0
-    i, n = 0, len(rel)
-    while i < n:
-        start = rel[i]
-        j = i
-        while j + 1 < n and rel[j + 1] == rel[j] + 1:
-            j += 1
-        runs.append(start - pos)
-        runs.append(rel[j] - start + 1)
-        pos = rel[j] + 1
-        i = j + 1
-    return runs
-
-
-def _done_runs(rel: list[int]) -> bytes:
-    runs = _runs(rel)
-    out = bytearray()
-    _varint(out, len(runs))
-    for r in runs:
-        _varint(out, r)
-    return bytes(out)
-
-
-def _done_deltas(rel: list[int]) -> bytes:
-    out = bytearray()
-    _varint(out, len(rel))
-    prev = -1
-    for r in rel:
-        _varint(out, r - prev - 1)
-        prev = r
-    return bytes(out)
-
-
-_DONE_ENCODERS = ((BITSET, _done_bitset), (RUNS, _done_runs), (DELTAS, _done_deltas))
-
-
-def _partial_section(base: int, partial: Mapping[int, frozenset[str]], done: set[int]) -> bytes:
-    entries = sorted((o, rules) for o, rules in partial.items() if o >= base and o not in done)
+def _prepare(
+    base: int, done: Iterable[int], partial: Mapping[int, Iterable[str]] | None
+) -> _Prepared:
+    d = sorted({o for o in done if o >= base})
+    starts: list[int] = []
+    ends: list[int] = []
+    for o in d:
+        if ends and ends[-1] == o:
+            ends[-1] = o + 1
+        else:
+            starts.append(o)
+            ends.append(o + 1)
+    dset = set(d)
+    entries = sorted(
+        (o, frozenset(r)) for o, r in (partial or {}).items() if o >= base and o not in dset and r
+    )
     entries = [(o, r) for o, r in entries if r]
-    names = sorted({name for _, rules in entries for name in rules})
+    return _Prepared(base, starts, ends, [o for o, _ in entries], [r for _, r in entries])
+
+
+def _done_runs(p: _Prepared) -> bytes:
+    out = bytearray()
+    _varint(out, 2 * len(p.starts))
+    pos = p.base
+    append = out.append
+    for s, e in zip(p.starts, p.ends, strict=True):
+        gap, run = s - pos, e - s
+        if gap < 0x80 and run < 0x80:  # the common case, inline
+            append(gap)
+            append(run)
+        else:
+            _varint(out, gap)
+            _varint(out, run)
+        pos = e
+    return bytes(out)
+
+
+def _bitset_bytes(p: _Prepared) -> int:
+    return (p.ends[-1] - p.base + 7) >> 3 if p.ends else 0
+
+
+def _done_bitset(p: _Prepared) -> bytes:
+    nbytes = _bitset_bytes(p)
+    bits = bytearray(nbytes)
+    for s, e in zip(p.starts, p.ends, strict=True):
+        a, b = s - p.base, e - p.base
+        fa, fb = (a + 7) >> 3, b >> 3  # whole bytes [fa, fb)
+        if b - a == 1:
+            bits[a >> 3] |= 1 << (a & 7)
+            continue
+        if fa < fb:
+            bits[fa:fb] = b"\xff" * (fb - fa)
+            edge = (*range(a, fa << 3), *range(fb << 3, b))
+        else:
+            edge = tuple(range(a, b))
+        for bit in edge:
+            bits[bit >> 3] |= 1 << (bit & 7)
+    out = bytearray()
+    _varint(out, nbytes)
+    return bytes(out + bits)
+
+
+def _done_deltas(p: _Prepared) -> bytes:
+    out = bytearray()
+    _varint(out, p.done_count)
+    prev = p.base - 1
+    for s, e in zip(p.starts, p.ends, strict=True):
+        gap = s - prev - 1
+        if gap < 0x80:
+            out.append(gap)
+        else:
+            _varint(out, gap)
+        if e - s > 1:
+            out += bytes(e - s - 1)  # consecutive offsets: gaps of 0
+        prev = e - 1
+    return bytes(out)
+
+
+def _partial_section(p: _Prepared) -> bytes:
+    names = sorted({name for rules in p.prules for name in rules})
     index = {name: i for i, name in enumerate(names)}
     out = bytearray()
     _varint(out, len(names))
@@ -228,9 +286,9 @@ def _partial_section(base: int, partial: Mapping[int, frozenset[str]], done: set
         raw = name.encode()
         _varint(out, len(raw))
         out += raw
-    _varint(out, len(entries))
-    prev = base - 1
-    for o, rules in entries:
+    _varint(out, len(p.poffs))
+    prev = p.base - 1
+    for o, rules in zip(p.poffs, p.prules, strict=True):
         _varint(out, o - prev - 1)
         mask = 0
         for name in rules:
@@ -240,27 +298,34 @@ def _partial_section(base: int, partial: Mapping[int, frozenset[str]], done: set
     return bytes(out)
 
 
-def _texts(base: int, done: set[int], partial: Mapping[int, frozenset[str]]) -> list[str]:
-    rel = sorted(o - base for o in done)
+def _candidates(p: _Prepared, budget: int) -> dict[str, str]:
+    """Text per encoding worth trying. A bitset is built only up to 4 x budget bytes and the
+    deltas only for at most 2 x budget done offsets: beyond that they cannot fit (a zlib'd
+    form of such a map is never shorter than the zlib'd runs or bitset that are tried)."""
     head = bytearray()
-    _varint(head, base)
-    tail = _partial_section(base, partial, done)
-    out = []
-    for kind, enc in _DONE_ENCODERS:
-        body = bytes(head) + enc(rel) + tail
+    _varint(head, p.base)
+    tail = _partial_section(p)
+    kinds: list[tuple[int, bytes]] = [(RUNS, _done_runs(p))]
+    if _bitset_bytes(p) <= 4 * budget:
+        kinds.append((BITSET, _done_bitset(p)))
+    if p.done_count <= 2 * budget:
+        kinds.append((DELTAS, _done_deltas(p)))
+    out = {}
+    for kind, done in kinds:
+        body = bytes(head) + done + tail
         for k, stored in ((kind, body), (kind | ZLIB, zlib.compress(body, 9))):
             payload = bytes([k]) + stored
             payload += zlib.crc32(payload).to_bytes(4, "big")
-            out.append(PREFIX + base64.b64encode(payload).decode("ascii"))
+            name = KIND_NAMES[kind] + ("+zlib" if k & ZLIB else "")
+            out[name] = PREFIX + base64.b64encode(payload).decode("ascii")
     return out
 
 
-def _normalize(
-    base: int, done: Iterable[int], partial: Mapping[int, Iterable[str]]
-) -> tuple[set[int], dict[int, frozenset[str]]]:
-    d = {o for o in done if o >= base}
-    p = {o: frozenset(r) for o, r in partial.items() if o >= base and o not in d and r}
-    return d, p
+def _encode(p: _Prepared, budget: int) -> str | None:
+    if not p.starts and not p.poffs:
+        return ""
+    best = min(_candidates(p, budget).values(), key=len)
+    return best if len(best) <= budget else None
 
 
 def encode(
@@ -274,22 +339,17 @@ def encode(
     An empty map encodes as ``""`` (plain commit, no metadata). An offset in both ``done`` and
     ``partial`` is done. Offsets below ``base`` are dropped (they are below the commit).
     """
-    d, p = _normalize(base, done, partial or {})
-    if not d and not p:
-        return ""
-    best = min(_texts(base, d, p), key=len)
-    return best if len(best) <= budget else None
+    return _encode(_prepare(base, done, partial), budget)
 
 
 def sizes(
-    base: int, done: Iterable[int], partial: Mapping[int, Iterable[str]] | None = None
+    base: int,
+    done: Iterable[int],
+    partial: Mapping[int, Iterable[str]] | None = None,
+    budget: int = DEFAULT_BUDGET,
 ) -> dict[str, int]:
-    """Text length of every encoding (for tests, benchmarks and metrics)."""
-    d, p = _normalize(base, done, partial or {})
-    names = [
-        f"{KIND_NAMES[k]}{'+zlib' if z else ''}" for k, _ in _DONE_ENCODERS for z in (False, True)
-    ]
-    return dict(zip(names, map(len, _texts(base, d, p)), strict=True))
+    """Text length per encoding tried for ``budget`` (tests, benchmarks, metrics)."""
+    return {k: len(v) for k, v in _candidates(_prepare(base, done, partial), budget).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,36 +370,50 @@ def fit(
     done: Iterable[int],
     partial: Mapping[int, Iterable[str]] | None = None,
     budget: int = DEFAULT_BUDGET,
+    hint: int | None = None,
 ) -> Fit:
     """The map of the longest prefix of completions (by offset) that fits ``budget``.
 
-    Bisects over the completed offsets (each encoding's size grows with the prefix; the zlib
-    variants nearly so) and returns a prefix that is guaranteed to fit. The committer stops
-    accepting new work at or above ``limit`` (see the module docstring).
+    Searches the entry count by galloping from ``hint`` (the previous limit, if any: the
+    answer rarely moves far) and then bisecting; each encoding's size grows with the prefix
+    (the zlib'd ones nearly so), and the prefix returned is guaranteed to fit, one entry more
+    is guaranteed not to. The committer stops accepting new work at or above ``limit`` (see
+    the module docstring).
     """
-    d, p = _normalize(base, done, partial or {})
-    full = encode(base, d, p, budget)
+    p = _prepare(base, done, partial)
+    full = _encode(p, budget)
     if full is not None:
-        return Fit(full, None, len(d) + len(p), 0)
-    cuts = sorted(d | set(p))
+        return Fit(full, None, p.done_count + len(p.poffs), 0)
+    cuts = p.cuts()
+    n = len(cuts)
+    texts: dict[int, str | None] = {0: "", n: None}
 
-    def text_below(i: int) -> str | None:
-        lim = cuts[i]
-        return encode(
-            base, {o for o in d if o < lim}, {o: r for o, r in p.items() if o < lim}, budget
-        )
+    def text_of(k: int) -> str | None:  # the map of the first k entries
+        if k not in texts:
+            texts[k] = _encode(p.below(cuts[k]), budget)
+        return texts[k]
 
-    lo, hi = 0, len(cuts) - 1  # text_below(0) == "" fits; text_below(len) does not
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if text_below(mid) is not None:
+    # lo fits, hi does not
+    k = min(max(bisect.bisect_left(cuts, hint), 1), n - 1) if hint is not None else min(64, n - 1)
+    step = 1 if hint is not None else max(k // 8, 1)  # an unchanged limit costs 2 trials
+    if text_of(k) is not None:
+        lo, hi = k, n
+        while lo + step < hi and text_of(lo + step) is not None:
+            lo, step = lo + step, step * 2
+        hi = min(hi, lo + step)
+    else:
+        lo, hi = 0, k
+        while hi - step > lo and text_of(hi - step) is None:
+            hi, step = hi - step, step * 2
+        lo = max(lo, hi - step)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if text_of(mid) is not None:
             lo = mid
         else:
-            hi = mid - 1
-    text = text_below(lo)
-    if text is None:  # pragma: no cover - text_below(0) is "" and always fits
-        text = ""
-    return Fit(text, cuts[lo], lo, len(cuts) - lo)
+            hi = mid
+    # text_of(0) is "" and lo only ever moves to a prefix that fits
+    return Fit(text_of(lo) or "", cuts[lo], lo, n - lo)
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -394,12 +468,16 @@ def _parse(base: int, kind: int, stored: bytes) -> CompletedWork:
     k = kind & ~ZLIB
     if k == BITSET:
         bits = r.take(r.varint())
-        for i, byte in enumerate(bits):
-            if byte:
+        for m in re.finditer(rb"[^\x00]+", bits):
+            for i in range(m.start(), m.end()):
+                byte = bits[i]
+                o = base + (i << 3)
+                if byte == 0xFF:
+                    add(o, o + 8)
+                    continue
                 for j in range(8):
                     if byte >> j & 1:
-                        o = base + i * 8 + j
-                        add(o, o + 1)
+                        add(o + j, o + j + 1)
     elif k == RUNS:
         pos = base
         for i in range(r.varint()):
