@@ -203,3 +203,12 @@ def test_random_holes_beyond_the_budget_do_not_fit_and_fit_says_where() -> None:
     work = om.decode(0, f.text)
     assert all(work.is_done(o) for o in done if o < f.limit)
     assert not any(work.is_done(o) for o in done if o >= f.limit)
+
+
+def test_the_benchmark_runs_and_every_map_reads_back() -> None:
+    from bench.offsetmap import run
+
+    rows = {r["case"]: r for r in run(repeat=1)}
+    assert set(rows) >= {"1k-2%-open", "10k-2%-open", "10k-sparse", "over-budget-hint"}
+    assert all(r["bytes"] <= om.DEFAULT_BUDGET and r["decode_us"] > 0 for r in rows.values())
+    assert rows["over-budget-hint"]["kept"] < rows["over-budget-hint"]["done"]
