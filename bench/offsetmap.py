@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bridge.kafka import offsetmap as om
+from bridge import offsetmap as om
 
 BASE = 1_234_567
 

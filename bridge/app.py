@@ -29,7 +29,7 @@ from bridge.kafka.state import StateStore
 from bridge.ops import logs
 from bridge.ops.health import HealthServer, HealthState
 from bridge.ops.metrics import Metrics
-from bridge.processing.clock import Clock
+from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
 from bridge.processing.loop import KafkaConsumer, Loop, Sending
 from bridge.processing.mapper import Mapper
@@ -139,7 +139,15 @@ def build(
 
     ``sender`` and ``outcomes`` go together: the sender reports into the outcome queue.
     """
-    committer = Committer({}, metrics, settings.kafka.commit_interval_ms / 1000)
+    k = settings.kafka
+    clock = clock or SystemClock()
+    committer = Committer(
+        {},
+        metrics,
+        k.commit_interval_ms / 1000,
+        map_interval_s=k.completion_map_interval_ms / 1000,
+        clock=clock.monotonic,
+    )
     if consumer is None:
         made = clients.make_consumer(kafka or settings.kafka, metrics, committer.on_commit)
         consumer = cast(KafkaConsumer, made)  # the stubs' signatures differ, not the calls

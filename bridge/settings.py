@@ -84,6 +84,22 @@ class KafkaSettings(_Model):
         description="Commit final offsets at most this often (0: as soon as they advance, "
         "which bounds re-sends after a crash to the requests in flight)",
     )
+    completion_map_bytes: int = Field(
+        4096,
+        ge=0,
+        le=1_048_576,
+        description="Budget of the completed-work map committed as offset metadata (events "
+        "final above the commit, skipped after a crash). Must not exceed the broker's "
+        "offset.metadata.max.bytes (default 4096; a lower broker limit is detected and "
+        "adopted). 0: off (watermark-only commits)",
+    )
+    completion_map_interval_ms: int = Field(
+        200,
+        ge=10,
+        le=10_000,
+        description="Encode the completed-work map at most this often per partition (between "
+        "encodings the last map is committed; completions since are re-sent after a crash)",
+    )
     max_poll_interval_ms: int = Field(
         300_000, ge=10_000, description="librdkafka max.poll.interval.ms"
     )

@@ -26,6 +26,7 @@ BACKPRESSURE = "backpressure"
 CIRCUIT_BREAKER = "circuit_breaker"
 SHUTDOWN = "shutdown"
 REGISTRY_RETRY_S = 5.0
+MAP_RETRY_S = 0.25
 
 
 class Pausing(Protocol):
@@ -153,6 +154,27 @@ class FlowControl:
         )
         self.metrics.registry_waits.inc()
         self.registry_retry_at[(tracker.topic, tracker.partition)] = now + REGISTRY_RETRY_S
+        try:
+            consumer.pause([tp])
+            consumer.seek(tp)
+        except KafkaException as e:
+            log.warning("pause/seek failed", extra={"error": str(e)})
+
+    # -- the completed-work map -------------------------------------------------------------
+    def wait_for_map(
+        self, consumer: Pausing, tracker: PartitionTracker, offset: int, now: float
+    ) -> None:
+        """The partition's completed-work map is full: pause it and rewind to ``offset``
+        until the watermark moves and the map has room (checked every ``MAP_RETRY_S``)."""
+        key = (tracker.topic, tracker.partition)
+        if key not in self.registry_retry_at:
+            self.metrics.completion_map_waits.inc()
+            log.info(
+                "completed-work map full; pausing the partition until it has room",
+                extra={"topic": tracker.topic, "partition": tracker.partition, "offset": offset},
+            )
+        self.registry_retry_at[key] = now + MAP_RETRY_S
+        tp = TopicPartition(tracker.topic, tracker.partition, offset)
         try:
             consumer.pause([tp])
             consumer.seek(tp)

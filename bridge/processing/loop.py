@@ -252,10 +252,40 @@ class Loop:
             return  # not ours (any more); the new owner will read it
         if self.flow.waiting_for_registry(key):
             return  # the partition waits for the schema registry; it was rewound
+        cl = tracker.log
+        if cl.limit is not None and not cl.accepts(m.offset() or 0):
+            # The completed-work map is full: no new work above it until it has room.
+            self.flow.wait_for_map(self.consumer, tracker, m.offset() or 0, self.clock.monotonic())
+            return
+        if not cl.work.empty and cl.skip_event(m.offset() or 0):
+            tracker.skip(m.offset() or 0)  # final before the restart: not sent again
+            self.tally.add(self.metrics.events_skipped, topic, "already_delivered")
+            return
         admitted = self.source.admit(m, topic, tracker, self.rules)
         if admitted is not None:
             record, rules, offset = admitted
-            self._route(tracker, record, rules, offset, self.mapper.map(record, rules))
+            mapped = self.mapper.map(record, rules)
+            if cl.work.partial and self._drop_final_actions(tracker, offset, mapped):
+                tracker.skip(offset)  # every remaining action was final before the restart
+                self.tally.add(self.metrics.events_skipped, topic, "already_delivered")
+                return
+            self._route(tracker, record, rules, offset, mapped)
+
+    def _drop_final_actions(self, tracker: PartitionTracker, offset: int, mapped: Mapped) -> bool:
+        """Leave out the actions that were final before the restart (by rule name); True
+        when that left nothing to do."""
+        cl = tracker.log
+        before = len(mapped.built) + len(mapped.failures)
+        kept = [b for b in mapped.built if not cl.skip_action(offset, b.rule)]
+        failures = [
+            f for f in mapped.failures if f.rule is None or not cl.skip_action(offset, f.rule)
+        ]
+        dropped = {b.rule for b in mapped.built} - {b.rule for b in kept}
+        dropped |= {f.rule for f in mapped.failures if f.rule} - {f.rule for f in failures}
+        for rule in dropped:
+            self.metrics.actions_skipped.labels(rule, "already_delivered").inc()
+        mapped.built, mapped.failures = kept, failures
+        return before > 0 and not kept and not failures
 
     def _route(
         self,

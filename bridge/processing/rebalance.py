@@ -12,6 +12,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException, TopicPartition
 
+from bridge.completions import CompletionLog
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.health import HealthState
 from bridge.ops.metrics import Metrics
@@ -59,10 +60,36 @@ class Partitions:
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assign").inc()
+        committed = self._committed(consumer, partitions)
+        k = self.settings.kafka
         for tp in partitions:
-            self.trackers[(tp.topic, tp.partition)] = PartitionTracker(
-                tp.topic, tp.partition, self.inflight
+            key = (tp.topic, tp.partition)
+            tr = self.trackers[key] = PartitionTracker(
+                tp.topic,
+                tp.partition,
+                self.inflight,
+                log=CompletionLog(
+                    budget=k.completion_map_bytes, min_interval_s=k.commit_interval_ms / 1000
+                ),
             )
+            c = committed.get(key)
+            if c is not None and tr.log.enabled:
+                work = tr.log.assigned(c.offset, c.metadata)
+                if work.done_count or work.partial:
+                    log.info(
+                        "completed work above the commit will be skipped",
+                        extra={
+                            "partition": f"{tp.topic}[{tp.partition}]",
+                            "committed": c.offset,
+                            "events": work.done_count,
+                            "partial_events": len(work.partial),
+                        },
+                    )
+                elif c.metadata and work.reason:
+                    log.warning(
+                        "completed-work map not used",
+                        extra={"partition": f"{tp.topic}[{tp.partition}]", "reason": work.reason},
+                    )
         self.health.assigned(len(self.trackers))
         log.info("partitions assigned", extra={"partitions": _names(partitions)})
         if self.flow.paused:
@@ -70,6 +97,34 @@ class Partitions:
                 consumer.pause(partitions)
             except KafkaException:
                 pass
+
+    def _committed(
+        self, consumer: Any, partitions: list[TopicPartition]
+    ) -> dict[tuple[str, int], TopicPartition]:
+        """The committed offsets and completed-work maps of newly assigned partitions."""
+        if not partitions or self.settings.kafka.completion_map_bytes == 0:
+            return {}
+        try:
+            got = consumer.committed(partitions, timeout=10)
+        except (KafkaException, RuntimeError) as exc:
+            log.warning(
+                "cannot read committed offsets; no completed-work map this time",
+                extra={"error": str(exc)},
+            )
+            return {}
+        return {(c.topic, c.partition): c for c in got if c.offset >= 0}
+
+    def _report_skipped(self, tr: PartitionTracker) -> None:
+        s = tr.log.skipped()
+        if s.events or s.actions:
+            log.info(
+                "skipped work that was final before the restart",
+                extra={
+                    "partition": f"{tr.topic}[{tr.partition}]",
+                    "events": s.events,
+                    "actions": s.actions,
+                },
+            )
 
     def on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.metrics.rebalances.labels("revoke").inc()
@@ -83,6 +138,8 @@ class Partitions:
         if not self.stopping():  # on shutdown the drain already waited
             self.wait_final(trackers, self.clock.monotonic() + budget)
         self.committer.commit(consumer, trackers, asynchronous=False)
+        for revoked in trackers:
+            self._report_skipped(revoked)
         for k in keys:
             tr = self.trackers.pop(k, None)
             if tr is not None:

@@ -125,6 +125,8 @@ class Router:
             self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
             if item.state_key is not None and self.schedules is not None:
                 self.schedules.on_final(item, True, o.response)
+            else:  # a schedule's action is final once its state is written (the event is)
+                item.ticket.action_final(item.rule)
             item.ticket.done()
 
     def _control(self, c: Control) -> None:
@@ -160,6 +162,8 @@ class Router:
 
         def acked() -> None:
             self.metrics.dead_letter_produced.inc()
+            if failure.rule is not None:
+                ticket.action_final(failure.rule)
             hold.release()
 
         self.dlq.send(record, headers, acked)

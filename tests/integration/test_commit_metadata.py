@@ -9,7 +9,7 @@
   same request are committed. A synchronous ``commit()`` raises ``KafkaException``; an
   asynchronous one reports the error in ``on_commit`` on *every* partition of the request
   (``tp.error``), committed or not. The committer must handle it without knowing which
-  partition was refused: ``bridge.kafka.completions.refused_too_large``.
+  partition was refused: ``bridge.completions.refused_too_large``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
-from bridge.kafka import offsetmap as om
+from bridge import offsetmap as om
 from tests.support.kafka import create_topics, produce, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]

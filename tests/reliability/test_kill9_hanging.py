@@ -25,7 +25,7 @@ committed offset or marked done in its completed-work map lacks a 2xx answer Bra
 the kill (the commit never runs ahead of what the bridge could know); and the bound of issue 11:
 re-sent - ambiguous <= in flight + commit window, at each kill. Today a partition commits only
 up to its lowest unfinished event, so the bound fails (``ResentAboveBound``, strict xfail) until
-the completed-work map (``bridge/kafka/offsetmap.py``) is integrated into the committer. Any
+the completed-work map (``bridge/offsetmap.py``) is integrated into the committer. Any
 other failure (loss, exit code, timeouts) fails the test for real.
 
 Figures: ``.local/results/reliability-kill9-hanging.json`` (also printed).
@@ -43,7 +43,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from bridge.kafka import offsetmap as om
+from bridge import offsetmap as om
 from tests.reliability.conftest import Procs
 from tests.support.faults import (
     TRIGGER,

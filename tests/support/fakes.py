@@ -72,6 +72,7 @@ class FakeConsumer:
         self.acks: list[tuple[Any, list[TopicPartition]]] = []  # delivered in the next consume
         self.ack_commits = True
         self.closed = False
+        self.metadata_log: list[tuple[tuple[str, int], str]] = []  # (partition, map) per commit
 
     # -- scripting -------------------------------------------------------------------------
     def then(self, step: Step) -> FakeConsumer:
@@ -84,12 +85,27 @@ class FakeConsumer:
     def revoke(self, topic: str, *partitions: int) -> None:
         self.callbacks["on_revoke"](self, [TopicPartition(topic, p) for p in partitions])
 
-    def committed(self) -> dict[tuple[str, int], int]:
-        """The latest offset committed per partition (sync or async)."""
+    def committed(self, partitions: list[TopicPartition] | None = None, timeout: float = -1) -> Any:
+        """Without arguments: the latest offset committed per partition (sync or async).
+        With partitions (the Consumer API, used on assignment): ``TopicPartition``s with the
+        offset and metadata committed last (-1001 when none)."""
         out: dict[tuple[str, int], int] = {}
+        meta: dict[tuple[str, int], str] = {}
         for _sync, offs in self.commits:
             out.update(offs)
-        return out
+        for key, text in self.metadata_log:
+            meta[key] = text
+        if partitions is None:
+            return out
+        return [
+            TopicPartition(
+                t.topic,
+                t.partition,
+                out.get((t.topic, t.partition), -1001),
+                metadata=meta.get((t.topic, t.partition), ""),
+            )
+            for t in partitions
+        ]
 
     # -- the Consumer API ------------------------------------------------------------------
     def subscribe(self, topics: list[str], **callbacks: Any) -> None:
@@ -107,7 +123,10 @@ class FakeConsumer:
 
     def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> Any:
         self.commits.append((not asynchronous, {(t.topic, t.partition): t.offset for t in offsets}))
-        result = [TopicPartition(t.topic, t.partition, t.offset) for t in offsets]
+        self.metadata_log.extend(((t.topic, t.partition), t.metadata or "") for t in offsets)
+        result = [
+            TopicPartition(t.topic, t.partition, t.offset, metadata=t.metadata) for t in offsets
+        ]
         if asynchronous:
             if self.ack_commits:
                 self.acks.append((None, result))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.kafka import offsetmap as om
+from bridge import offsetmap as om
 
 PROPS = settings(max_examples=300, deadline=None, database=None)
 RULES = ["shipped", "shipped-email", "vip.push", "règle-é"]
@@ -150,9 +150,12 @@ def test_reasons_say_why_nothing_is_known() -> None:
     assert om.decode(100, "kafka-streams-metadata").reason == "not a completed-work map"
     assert om.decode(100, "bkb2." + text[5:]).reason == "unsupported map version '2'"
     assert om.decode(100, text[:-3] + "!!!").reason == "corrupt map: not base64"
-    moved = om.decode(99, text)  # offsets moved by a tool; the map is for 100
+    moved = om.decode(99, text)  # offsets moved back by a tool; the map is for 100
     assert moved.reason == "map written for offset 100, committed offset is 99"
     assert not moved.is_done(101)
+    later = om.decode(102, text)  # a newer commit that reused the map: its facts still hold
+    assert later.reason is None and later.base == 102
+    assert later.is_done(103) and not later.is_done(101) and not later.is_done(102)
     ok = om.decode(100, text)
     assert ok.reason is None and ok.is_done(101) and not ok.is_done(102) and ok.is_done(103)
 

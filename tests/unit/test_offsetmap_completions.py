@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from bridge.kafka.completions import MIN_BUDGET, CompletionLog, assign_all, refused_too_large
+from bridge.completions import MIN_BUDGET, CompletionLog, assign_all, refused_too_large
 
 
 def commit(log: CompletionLog, position: int, now: float) -> tuple[int, str]:

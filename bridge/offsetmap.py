@@ -450,11 +450,15 @@ def _parse(base: int, kind: int, stored: bytes) -> CompletedWork:
     if enc is None:
         raise _Corrupt(f"unknown encoding {kind}")
     r = _Reader(stored)
-    written_for = r.varint()
-    if written_for != base:
+    committed, base = base, r.varint()
+    if base > committed:
+        # The commit went back below the map (offsets reset by a tool): nothing is known.
         return CompletedWork.unknown(
-            base, f"map written for offset {written_for}, committed offset is {base}"
+            committed, f"map written for offset {base}, committed offset is {committed}"
         )
+    # A map written for an earlier offset (the committer reuses a recent map for a newer
+    # position instead of encoding on every commit) still holds facts: completions do not
+    # undo themselves; entries below the committed offset are simply not needed.
     starts: list[int] = []
     ends: list[int] = []
 
@@ -505,4 +509,23 @@ def _parse(base: int, kind: int, stored: bytes) -> CompletedWork:
         prev = o
     if r.pos != len(stored):
         raise _Corrupt("trailing bytes")
+    if base < committed:
+        return _above(committed, starts, ends, partial, enc)
     return CompletedWork(base, tuple(starts), tuple(ends), partial, None, enc)
+
+
+def _above(
+    committed: int,
+    starts: list[int],
+    ends: list[int],
+    partial: dict[int, frozenset[str]],
+    enc: str,
+) -> CompletedWork:
+    """The part of a map at or above ``committed``."""
+    s2, e2 = [], []
+    for s, e in zip(starts, ends, strict=True):
+        if e > committed:
+            s2.append(max(s, committed))
+            e2.append(e)
+    part = {o: r for o, r in partial.items() if o >= committed}
+    return CompletedWork(committed, tuple(s2), tuple(e2), part, None, enc)

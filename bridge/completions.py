@@ -4,7 +4,7 @@ Prototype for issue 11, pure and clock-injected (no Kafka here). One :class:`Com
 per assigned partition:
 
 * **on assignment** - :meth:`CompletionLog.assigned` takes the committed offset and its
-  metadata, returns what to skip (:class:`~bridge.kafka.offsetmap.CompletedWork`) and seeds the
+  metadata, returns what to skip (:class:`~bridge.offsetmap.CompletedWork`) and seeds the
   log with it, so a second crash before the watermark passes those events still skips them;
 * **while running** - the pipeline reports every final event (:meth:`complete`: accepted,
   dead-lettered, or matched by no rule - recording those keeps the map compact) and, for an
@@ -16,7 +16,7 @@ per assigned partition:
 * **back-pressure** - when the map does not fit the budget, :meth:`metadata` commits the
   longest prefix that fits and :meth:`accepts` turns False for offsets at or above
   ``limit``: the pipeline must not start new work there until the map has room again (see
-  the policy in ``bridge/kafka/offsetmap.py``). Nothing is dropped from the log.
+  the policy in ``bridge/offsetmap.py``). Nothing is dropped from the log.
 
 When the broker refuses the metadata as too large (``OFFSET_METADATA_TOO_LARGE``: its
 ``offset.metadata.max.bytes`` is lower than our budget), :meth:`refused` lowers the budget to
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.kafka.offsetmap import DEFAULT_BUDGET, CompletedWork, decode, fit
+from bridge.offsetmap import DEFAULT_BUDGET, CompletedWork, decode, fit
 
 MIN_BUDGET = 64  # below this a map holds too little to be worth the back-pressure
 
@@ -64,6 +64,7 @@ class CompletionLog:
         self._acked: tuple[int, str] | None = None  # last commit the broker confirmed
         self._skipped_events = 0
         self._skipped_actions = 0
+        self._last: tuple[str, float, int] | None = None  # (text, computed at, for position)
 
     # -- assignment ------------------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class CompletionLog:
         self.limit = None
         self._acked = self._sent = (committed, metadata or "") if committed >= 0 else None
         self._skipped_events = self._skipped_actions = 0
+        self._last = None
         return work
 
     def skip_event(self, offset: int) -> bool:
@@ -153,6 +155,28 @@ class CompletionLog:
                 f = fit(self.position, self._done, frozen, self.budget, hint=self.limit)
                 self._text, self.limit = f.text, f.limit
         return self._text
+
+    def text_for(self, position: int, now: float, interval_s: float) -> str:
+        """The map to commit with ``position``, encoded at most once per ``interval_s``.
+
+        In between, the last map is reused although it was written for an earlier position:
+        its completions at or above ``position`` are still facts (:func:`decode` accepts a
+        map older than the commit), it only lacks what completed since. Encoding a large map
+        costs milliseconds, so this keeps the poll loop's commit path cheap.
+        """
+        self.advance(position)
+        if self._text is not None:
+            return self._text
+        last = self._last
+        if last is not None and now - last[1] < interval_s and last[2] <= position:
+            return last[0]
+        text = self.metadata(position)
+        self._last = (text, now, position)
+        return text
+
+    @property
+    def last_sent(self) -> tuple[int, str] | None:
+        return self._sent
 
     def accepts(self, offset: int) -> bool:
         """May the pipeline start new work for the event at ``offset``? (back-pressure)"""
