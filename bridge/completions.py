@@ -16,7 +16,7 @@ per assigned partition:
 * **back-pressure** - when the map does not fit the budget, :meth:`metadata` commits the
   longest prefix that fits and :meth:`accepts` turns False for offsets at or above
   ``limit``: the pipeline must not start new work there until the map has room again (see
-  the policy in ``bridge/offsetmap.py``). Nothing is dropped from the log.
+  the policy in ``bridge/kafka/offsetmap.py``). Nothing is dropped from the log.
 
 When the broker refuses the metadata as too large (``OFFSET_METADATA_TOO_LARGE``: its
 ``offset.metadata.max.bytes`` is lower than our budget), :meth:`refused` lowers the budget to
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bridge.offsetmap import DEFAULT_BUDGET, CompletedWork, decode, fit
+from bridge.offsetmap import DEFAULT_BUDGET, CompletedWork, Intervals, decode, fit
 
 MIN_BUDGET = 64  # below this a map holds too little to be worth the back-pressure
 
@@ -56,7 +56,7 @@ class CompletionLog:
         self.position = 0  # the commit position the log is relative to
         self.limit: int | None = None  # back-pressure: no new work at or above this offset
         self.work = CompletedWork.unknown(0, "not assigned")
-        self._done: set[int] = set()
+        self._done = Intervals()  # grows with the holes, not with the events
         self._partial: dict[int, set[str]] = {}
         self._text: str | None = None  # cached metadata for (position, contents)
         self._sent: tuple[int, str] | None = None  # last commit sent (position, metadata)
@@ -80,7 +80,7 @@ class CompletionLog:
         )
         self.work = work
         self.position = max(committed, 0)
-        self._done = set(work.done_offsets())
+        self._done = Intervals(work.starts, work.ends)
         self._partial = {o: set(r) for o, r in work.partial.items()}
         self._text = None
         self.limit = None
@@ -110,10 +110,10 @@ class CompletionLog:
 
     def complete(self, offset: int) -> None:
         """Every action of the event at ``offset`` is final."""
-        if offset < self.position or offset in self._done:
+        if offset < self.position or not self._done.add(offset):
             return
-        self._done.add(offset)
-        self._partial.pop(offset, None)
+        if self._partial:
+            self._partial.pop(offset, None)
         self._text = None
 
     def complete_action(self, offset: int, rule: str) -> None:
@@ -130,9 +130,14 @@ class CompletionLog:
         if position <= self.position:
             return
         self.position = position
-        self._done = {o for o in self._done if o >= position}
+        self._done.discard_below(position)
         self._partial = {o: r for o, r in self._partial.items() if o >= position}
         self._text = None
+
+    @property
+    def runs(self) -> int:
+        """Runs of consecutive final offsets: what the log's memory grows with."""
+        return len(self._done.starts)
 
     @property
     def size(self) -> int:

@@ -56,7 +56,7 @@ import binascii
 import bisect
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 VERSION = 1
@@ -167,6 +167,72 @@ class CompletedWork:
 # -- encoding -------------------------------------------------------------------------------
 
 
+class Intervals:
+    """A set of offsets as sorted, disjoint, half-open runs ``[starts[i], ends[i])``.
+
+    Memory grows with the number of holes, not of offsets: a million events matched by no rule
+    above one hung request are a single run.
+    """
+
+    __slots__ = ("starts", "ends")
+
+    def __init__(self, starts: Iterable[int] = (), ends: Iterable[int] = ()) -> None:
+        self.starts = list(starts)
+        self.ends = list(ends)
+
+    @classmethod
+    def of(cls, offsets: Iterable[int]) -> Intervals:
+        out = cls()
+        starts, ends = out.starts, out.ends
+        for o in sorted(set(offsets)):
+            if ends and ends[-1] == o:
+                ends[-1] = o + 1
+            else:
+                starts.append(o)
+                ends.append(o + 1)
+        return out
+
+    def __contains__(self, offset: int) -> bool:
+        i = bisect.bisect_right(self.starts, offset) - 1
+        return i >= 0 and offset < self.ends[i]
+
+    def __len__(self) -> int:
+        return sum(self.ends) - sum(self.starts)
+
+    def __bool__(self) -> bool:
+        return bool(self.starts)
+
+    def add(self, offset: int) -> bool:
+        """Add one offset; False if it was there already."""
+        starts, ends = self.starts, self.ends
+        i = bisect.bisect_right(starts, offset) - 1
+        if i >= 0 and offset < ends[i]:
+            return False
+        left = i >= 0 and ends[i] == offset
+        right = i + 1 < len(starts) and starts[i + 1] == offset + 1
+        if left and right:
+            ends[i] = ends[i + 1]
+            del starts[i + 1], ends[i + 1]
+        elif left:
+            ends[i] = offset + 1
+        elif right:
+            starts[i + 1] = offset
+        else:
+            starts.insert(i + 1, offset)
+            ends.insert(i + 1, offset + 1)
+        return True
+
+    def discard_below(self, position: int) -> None:
+        i = bisect.bisect_right(self.ends, position)
+        del self.starts[:i], self.ends[:i]
+        if self.starts and self.starts[0] < position:
+            self.starts[0] = position
+
+    def __iter__(self) -> Iterator[int]:
+        for s, e in zip(self.starts, self.ends, strict=True):
+            yield from range(s, e)
+
+
 @dataclass(slots=True)
 class _Prepared:
     """Completions above ``base`` as merged intervals and sorted partial entries."""
@@ -191,32 +257,33 @@ class _Prepared:
     def done_count(self) -> int:
         return sum(self.ends) - sum(self.starts)
 
-    def cuts(self) -> list[int]:
-        """Every entry's offset, sorted: the candidate limits of :func:`fit`."""
-        out = [o for s, e in zip(self.starts, self.ends, strict=True) for o in range(s, e)]
-        out.extend(self.poffs)
-        out.sort()
-        return out
+    @property
+    def entries(self) -> int:
+        return self.done_count + len(self.poffs)
+
+    @property
+    def last(self) -> int:
+        """The highest entry's offset (base - 1 when empty)."""
+        last = self.ends[-1] - 1 if self.ends else self.base - 1
+        return max(last, self.poffs[-1]) if self.poffs else last
 
 
 def _prepare(
-    base: int, done: Iterable[int], partial: Mapping[int, Iterable[str]] | None
+    base: int,
+    done: Iterable[int] | Intervals,
+    partial: Mapping[int, Iterable[str]] | None,
 ) -> _Prepared:
-    d = sorted({o for o in done if o >= base})
-    starts: list[int] = []
-    ends: list[int] = []
-    for o in d:
-        if ends and ends[-1] == o:
-            ends[-1] = o + 1
-        else:
-            starts.append(o)
-            ends.append(o + 1)
-    dset = set(d)
+    iv = done if isinstance(done, Intervals) else Intervals.of(done)
+    if iv.starts and iv.starts[0] < base:
+        iv = Intervals(iv.starts, iv.ends)
+        iv.discard_below(base)
     entries = sorted(
-        (o, frozenset(r)) for o, r in (partial or {}).items() if o >= base and o not in dset and r
+        (o, frozenset(r)) for o, r in (partial or {}).items() if o >= base and r and o not in iv
     )
     entries = [(o, r) for o, r in entries if r]
-    return _Prepared(base, starts, ends, [o for o, _ in entries], [r for _, r in entries])
+    return _Prepared(
+        base, list(iv.starts), list(iv.ends), [o for o, _ in entries], [r for _, r in entries]
+    )
 
 
 def _done_runs(p: _Prepared) -> bytes:
@@ -283,7 +350,7 @@ def _partial_section(p: _Prepared) -> bytes:
     out = bytearray()
     _varint(out, len(names))
     for name in names:
-        raw = name.encode()
+        raw = name.encode("utf-8", "surrogatepass")  # any str, never an error
         _varint(out, len(raw))
         out += raw
     _varint(out, len(p.poffs))
@@ -330,7 +397,7 @@ def _encode(p: _Prepared, budget: int) -> str | None:
 
 def encode(
     base: int,
-    done: Iterable[int],
+    done: Iterable[int] | Intervals,
     partial: Mapping[int, Iterable[str]] | None = None,
     budget: int = DEFAULT_BUDGET,
 ) -> str | None:
@@ -344,7 +411,7 @@ def encode(
 
 def sizes(
     base: int,
-    done: Iterable[int],
+    done: Iterable[int] | Intervals,
     partial: Mapping[int, Iterable[str]] | None = None,
     budget: int = DEFAULT_BUDGET,
 ) -> dict[str, int]:
@@ -367,53 +434,52 @@ class Fit:
 
 def fit(
     base: int,
-    done: Iterable[int],
+    done: Iterable[int] | Intervals,
     partial: Mapping[int, Iterable[str]] | None = None,
     budget: int = DEFAULT_BUDGET,
     hint: int | None = None,
 ) -> Fit:
     """The map of the longest prefix of completions (by offset) that fits ``budget``.
 
-    Searches the entry count by galloping from ``hint`` (the previous limit, if any: the
-    answer rarely moves far) and then bisecting; each encoding's size grows with the prefix
-    (the zlib'd ones nearly so), and the prefix returned is guaranteed to fit, one entry more
-    is guaranteed not to. The committer stops accepting new work at or above ``limit`` (see
-    the module docstring).
+    Searches the limit offset by galloping from ``hint`` (the previous limit, if any: under
+    back-pressure it rarely moves, and an unchanged limit costs two encodings) and bisecting.
+    Each encoding's size grows with the prefix (the zlib'd ones nearly so); the prefix returned
+    is guaranteed to fit and one entry more is guaranteed not to. The committer stops accepting
+    new work at or above ``limit`` (see the module docstring).
     """
     p = _prepare(base, done, partial)
     full = _encode(p, budget)
     if full is not None:
-        return Fit(full, None, p.done_count + len(p.poffs), 0)
-    cuts = p.cuts()
-    n = len(cuts)
-    texts: dict[int, str | None] = {0: "", n: None}
+        return Fit(full, None, p.entries, 0)
+    texts: dict[int, str | None] = {base: "", p.last + 1: None}
 
-    def text_of(k: int) -> str | None:  # the map of the first k entries
-        if k not in texts:
-            texts[k] = _encode(p.below(cuts[k]), budget)
-        return texts[k]
+    def text_of(limit: int) -> str | None:  # the map of the entries below limit
+        if limit not in texts:
+            texts[limit] = _encode(p.below(limit), budget)
+        return texts[limit]
 
-    # lo fits, hi does not
-    k = min(max(bisect.bisect_left(cuts, hint), 1), n - 1) if hint is not None else min(64, n - 1)
-    step = 1 if hint is not None else max(k // 8, 1)  # an unchanged limit costs 2 trials
-    if text_of(k) is not None:
-        lo, hi = k, n
-        while lo + step < hi and text_of(lo + step) is not None:
-            lo, step = lo + step, step * 2
-        hi = min(hi, lo + step)
-    else:
-        lo, hi = 0, k
-        while hi - step > lo and text_of(hi - step) is None:
-            hi, step = hi - step, step * 2
-        lo = max(lo, hi - step)
+    lo, hi = base, p.last + 1  # the prefix below lo fits, the one below hi does not
+    if hint is not None and lo < hint < hi:
+        step = 1
+        if text_of(hint) is not None:
+            lo = hint
+            while lo + step < hi and text_of(lo + step) is not None:
+                lo, step = lo + step, step * 2
+            hi = min(hi, lo + step)
+        else:
+            hi = hint
+            while hi - step > lo and text_of(hi - step) is None:
+                hi, step = hi - step, step * 2
+            lo = max(lo, hi - step)
     while hi - lo > 1:
         mid = (lo + hi) // 2
         if text_of(mid) is not None:
             lo = mid
         else:
             hi = mid
-    # text_of(0) is "" and lo only ever moves to a prefix that fits
-    return Fit(text_of(lo) or "", cuts[lo], lo, n - lo)
+    # the entries below lo fit and those below lo + 1 do not: lo is the first entry left out
+    kept = p.below(lo).entries
+    return Fit(text_of(lo) or "", lo, kept, p.entries - kept)
 
 
 # -- decoding -------------------------------------------------------------------------------
@@ -497,7 +563,7 @@ def _parse(base: int, kind: int, stored: bytes) -> CompletedWork:
             prev = o
     names = []
     for _ in range(r.varint()):
-        names.append(r.take(r.varint()).decode())
+        names.append(r.take(r.varint()).decode("utf-8", "surrogatepass"))
     partial: dict[int, frozenset[str]] = {}
     prev = base - 1
     for _ in range(r.varint()):

@@ -215,3 +215,36 @@ def test_the_benchmark_runs_and_every_map_reads_back() -> None:
     assert set(rows) >= {"1k-2%-open", "10k-2%-open", "10k-sparse", "over-budget-hint"}
     assert all(r["bytes"] <= om.DEFAULT_BUDGET and r["decode_us"] > 0 for r in rows.values())
     assert rows["over-budget-hint"]["kept"] < rows["over-budget-hint"]["done"]
+
+
+@PROPS
+@given(st.lists(st.tuples(st.sampled_from(["add", "cut"]), st.integers(0, 300)), max_size=200))
+def test_intervals_behave_as_a_set(ops: list[tuple[str, int]]) -> None:
+    iv, model = om.Intervals(), set()
+    for op, o in ops:
+        if op == "add":
+            assert iv.add(o) == (o not in model)
+            model.add(o)
+        else:
+            iv.discard_below(o)
+            model = {x for x in model if x >= o}
+        assert list(iv) == sorted(model) and len(iv) == len(model)
+        assert all(s < e for s, e in zip(iv.starts, iv.ends, strict=True))
+        assert all(e < s for e, s in zip(iv.ends, iv.starts[1:], strict=False))  # merged
+    assert all((x in iv) == (x in model) for x in range(-1, 302))
+
+
+def test_encode_and_fit_take_intervals_without_expanding_them() -> None:
+    iv = om.Intervals([10, 2_000_000], [1_000_010, 2_000_001])  # a million in one run
+    text = om.encode(5, iv)
+    assert text is not None and len(text) < 40
+    work = om.decode(5, text)
+    assert work.is_done(10) and work.is_done(1_000_009) and not work.is_done(1_000_010)
+    assert work.is_done(2_000_000) and work.done_count == 1_000_001
+    assert om.fit(5, iv, budget=4096).limit is None
+    assert om.encode(20, iv) == om.encode(20, set(range(20, 1_000_010)) | {2_000_000})
+
+
+def test_rule_names_with_any_characters_round_trip() -> None:
+    odd = frozenset({"\udcff-lone-surrogate", "emoji-🚀", "tab\there"})
+    assert read(0, set(), {3: odd}).done_rules(3) == odd

@@ -186,3 +186,15 @@ def test_too_large_lowers_the_budget_of_the_longest_map_only() -> None:
     assert logs[1].budget == len(sent[1]) // 2
     assert logs[0].budget == logs[2].budget == 4096
     assert all(log.due(0, now=2) for log in logs.values())  # all sent again
+
+
+def test_events_matched_by_no_rule_cost_no_memory_per_event() -> None:
+    log = CompletionLog()
+    log.assigned(0, "")
+    for o in range(1, 200_001):  # the event at 0 hangs; everything after matches no rule
+        log.complete(o)
+    assert log.size == 200_000 and log.runs == 1
+    text = log.metadata(0)
+    assert len(text) < 40
+    new = restart((0, text))
+    assert not new.skip_event(0) and new.skip_event(200_000) and new.runs == 1
