@@ -171,3 +171,40 @@ def test_map_off_is_a_plain_watermark_commit() -> None:
     a.sender.answer_all()
     a.poll(2)
     assert all(text == "" for _key, text in a.consumer.metadata_log)
+
+
+def test_replay_keeps_the_same_guarantee_on_its_own_group() -> None:
+    """Replay's progress is committed with a completed-work map too: a replay killed while one
+    replayed request hangs does not replay the others again."""
+    from bridge.ops.metrics import Metrics
+    from bridge.processing.deadletters import DeadLetterSource, ReplayFilter
+    from tests.unit.processing.test_deadletters import DLQ, dead_letter
+
+    rule = {k: v for k, v in RULE.items() if k != "when"}
+
+    def replay(ends: dict[int, int]) -> Rig:
+        metrics = Metrics()
+        source = DeadLetterSource(DLQ, ReplayFilter(), metrics, ends=ends)
+        return build_rig(settings([rule]), source=source, metrics=metrics)
+
+    a = replay({0: 6})
+    a.consumer.assign(DLQ, 0)
+    a.consumer.then([dead_letter(0)])
+    a.poll()
+    a.loop.flush()
+    a.sender.batches.pop()  # the first replayed request hangs
+    a.consumer.then([dead_letter(i) for i in range(1, 6)])
+    a.poll()
+    a.loop.flush()
+    a.sender.answer_all()
+    a.poll(2)
+    assert a.consumer.committed() == {(DLQ, 0): 0}
+
+    b = replay({0: 6})
+    b.consumer.commits = list(a.consumer.commits)
+    b.consumer.metadata_log = list(a.consumer.metadata_log)
+    b.consumer.assign(DLQ, 0)
+    b.consumer.then([dead_letter(i) for i in range(6)])
+    b.poll()
+    b.loop.flush()
+    assert users(b) == ["u0"], "only the replayed request in flight at the kill again"
