@@ -208,3 +208,45 @@ def test_replay_keeps_the_same_guarantee_on_its_own_group() -> None:
     b.poll()
     b.loop.flush()
     assert users(b) == ["u0"], "only the replayed request in flight at the kill again"
+
+
+def test_a_broker_with_a_lower_metadata_limit_gets_a_smaller_map() -> None:
+    """offset.metadata.max.bytes below the budget: the broker refuses the commit (error 12 on
+    every partition of the request); the partition halves its budget and commits again."""
+    from confluent_kafka import KafkaError, TopicPartition
+
+    limit = 150
+    a = rig([RULE])
+    fake = a.consumer
+    plain_commit = fake.commit
+
+    def commit(*, offsets: list[TopicPartition], asynchronous: bool) -> Any:
+        if any(len(t.metadata or "") > limit for t in offsets):
+            fake.acks.append((KafkaError(KafkaError.OFFSET_METADATA_TOO_LARGE), offsets))
+            return None
+        return plain_commit(offsets=offsets, asynchronous=asynchronous)
+
+    fake.commit = commit  # type: ignore[method-assign]
+    fake.assign("orders", 0)
+    rng = random.Random(3)
+    fake.then([msg(0)])
+    a.poll()
+    a.loop.flush()
+    a.sender.batches.pop()  # offset 0 hangs: everything else is above the watermark
+    for i in range(1, 1200):
+        a.clock.advance(0.05)
+        fake.then([msg(i)])
+        a.poll()
+        a.loop.flush()
+        b = a.sender.batches.pop()
+        if rng.random() < 0.6:
+            a.sender.answer(b, accepted=True)
+        else:
+            a.sender.batches.insert(0, b)
+    a.clock.advance(1.0)
+    a.poll(3)
+    assert a.metric("bridge_offset_commits_total", {"result": "failed"}) >= 1
+    tracker = a.loop.trackers[("orders", 0)]
+    assert tracker.log.budget <= limit or not tracker.log.enabled
+    accepted = [text for _k, text in fake.metadata_log if text]
+    assert accepted and all(len(t) <= limit for t in accepted), "later maps fit the broker"
