@@ -27,15 +27,17 @@ console: $(STAMP) ## the demo, then the web console on it (http://127.0.0.1:4020
 browser: ## Debian's chromium for the console's browser tests (idempotent; CI: must succeed)
 	scripts/install-browser
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check, import layers (lint-imports)
 	$(BIN)/ruff check bridge tests scripts bench
 	$(BIN)/ruff format --check bridge tests scripts bench
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP) ## mypy --strict on bridge/
 	$(BIN)/mypy
 
-unit: $(STAMP) ## unit tests only (no broker)
-	$(BIN)/pytest -q -m "not integration" tests
+unit: $(STAMP) ## unit tests only (no broker), with line coverage of bridge/processing/ (>= 85 %)
+	$(BIN)/coverage run -m pytest -q -m "not integration" tests
+	$(BIN)/coverage report
 
 test: lint typecheck browser ## everything CI runs: lint, types, unit + integration + e2e + browser + chart tests, bench smoke
 	$(BIN)/pytest -q -ra --durations=15 tests

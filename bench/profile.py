@@ -43,8 +43,9 @@ def classify(stack: str) -> str:
         for stage, marks in STAGES:
             if any(m in frame for m in marks):
                 return stage
-        if "bridge/pipeline.py" in frame:
-            return "kafka" if frame.startswith("run ") else "pipeline"
+        if "bridge/processing/" in frame or "bridge/pipeline.py" in frame:
+            # consume() is C: its innermost Python frame is the loop's poll step
+            return "kafka" if frame.startswith(("run ", "poll_once ")) else "pipeline"
     return "other"
 
 

@@ -1,34 +1,44 @@
-"""The composition root: builds every stage from settings and runs the pipeline."""
+"""The composition root: builds every stage from settings; :func:`preflight` does the start-up I/O.
+
+``build`` only constructs: every adapter (consumer, producer, sender, state store, clock) can
+be passed in, so a test builds the real loop around fakes. Start-up I/O (the topic check, the
+state topic load, send-id creation) happens in :func:`preflight`, before ``build``; what fails
+there is a :class:`~bridge.errors.StartupError` (exit 1), not an invalid configuration.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import sys
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import cast
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaException, Producer
 from prometheus_client import disable_created_metrics
 
 from bridge.decode.base import Decoder
 from bridge.decode.factory import build_decoder
 from bridge.decode.registry import SchemaRegistryClient
-from bridge.deliver.sender import Control, Outcome, Sender
-from bridge.errors import ConfigError, SourceError
-from bridge.kafka.clients import CommitRelay, make_consumer, make_producer
+from bridge.deliver.outcome import Control, Outcome
+from bridge.deliver.sender import Sender
+from bridge.errors import SourceError, StartupError
+from bridge.kafka import clients
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.state import StateStore
 from bridge.ops import logs
 from bridge.ops.health import HealthServer, HealthState
 from bridge.ops.metrics import Metrics
-from bridge.pipeline import Pipeline
+from bridge.processing.clock import Clock, SystemClock
+from bridge.processing.committer import Committer
+from bridge.processing.loop import KafkaConsumer, Loop, Sending
+from bridge.processing.mapper import Mapper
+from bridge.processing.sources import Source
+from bridge.reload import Reloader
 from bridge.rules.engine import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
-from bridge.settings import KafkaSettings, Settings, load_settings
-from bridge.signals import Signals
+from bridge.settings import KafkaSettings, Settings, load_settings, secret_values
+from bridge.signals import Signals, StopFlag
 
 log = logging.getLogger("bridge.app")
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -49,26 +59,18 @@ def make_decoders(
     return registry, decoders
 
 
-def check_topics(settings: Settings) -> None:
-    """Fail fast when the dead-letter topic does not exist (events could never become final)."""
-    admin = AdminClient(
-        {**settings.kafka.properties, "bootstrap.servers": settings.kafka.bootstrap_servers}
-    )
-    try:
-        md = admin.list_topics(timeout=15)
-    except KafkaException as exc:
-        raise SourceError(
-            f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
-        ) from exc
-    if settings.kafka.dead_letter_topic not in md.topics:
-        raise ConfigError(
-            f"dead-letter topic {settings.kafka.dead_letter_topic!r} does not exist; create it "
-            "(e.g. same partitions as the input, long retention)",
-            field="kafka.dead_letter_topic",
-        )
-    missing = [t for t in settings.topics() if not t.startswith("^") and t not in md.topics]
-    if missing:
-        log.warning("input topics do not exist yet", extra={"topics": missing})
+def decoder_lookup(settings: Settings, base_dir: Path) -> Mapper:
+    """A mapper whose decoders are built at start-up (and on first use for pattern topics)."""
+    registry, decoders = make_decoders(settings, base_dir)
+    default = decoders.get("*")
+
+    def decoder_for(topic: str) -> Decoder:
+        d = decoders.get(topic) or default
+        if d is None:
+            d = decoders[topic] = build_decoder(settings.decoder_for(topic), registry, base_dir)
+        return d
+
+    return Mapper(decoder_for)
 
 
 def needs_state(settings: Settings) -> bool:
@@ -80,118 +82,109 @@ def needs_state(settings: Settings) -> bool:
     )
 
 
-class Reloader:
-    """Hot reload of rules: on SIGHUP or when the file changes; a bad file keeps the old rules."""
-
-    def __init__(
-        self, path: Path, pipeline: Pipeline, metrics: Metrics, interval_s: float = 2.0
-    ) -> None:
-        self.path = path
-        self.pipeline = pipeline
-        self.metrics = metrics
-        self.interval_s = interval_s
-        self._mtime = self._stat()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="config-reload", daemon=True)
-
-    def _stat(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except OSError:
-            return 0.0
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    def trigger(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            forced = self._wake.wait(self.interval_s)
-            self._wake.clear()
-            if self._stop.is_set():
-                return
-            m = self._stat()
-            if not forced and m == self._mtime:
-                continue
-            self._mtime = m
-            self.reload()
-
-    def reload(self) -> bool:
-        try:
-            settings = load_settings(self.path)
-            rules = compile_rules(settings, str(self.path))
-        except ConfigError as exc:
-            self.metrics.config_reloads.labels("failed").inc()
-            log.error("config reload failed; keeping the running rules: %s", exc)
-            return False
-        old = self.pipeline.settings
-        if settings.model_dump(exclude={"rules"}) != old.model_dump(exclude={"rules"}):
-            log.warning("config reload: only rules are reloaded; other changes need a restart")
-        self.pipeline.swap_rules(rules)
-        self.metrics.config_reloads.labels("ok").inc()
-        log.info("config reloaded", extra={"rules": len(rules.rules)})
-        return True
+# -- start-up I/O ------------------------------------------------------------------------------
+def check_topics(settings: Settings) -> None:
+    """Fail fast when the dead-letter topic does not exist (events could never become final)."""
+    k = settings.kafka
+    try:
+        names = clients.topic_names(k)
+    except KafkaException as exc:
+        raise StartupError(f"cannot reach Kafka at {k.bootstrap_servers}: {exc}") from exc
+    if k.dead_letter_topic not in names:
+        raise StartupError(
+            f"kafka.dead_letter_topic: dead-letter topic {k.dead_letter_topic!r} does not "
+            "exist; create it (e.g. same partitions as the input, long retention)"
+        )
+    missing = [t for t in settings.topics() if not t.startswith("^") and t not in names]
+    if missing:
+        log.warning("input topics do not exist yet", extra={"topics": missing})
 
 
+def preflight(
+    settings: Settings, state: StateStore | None = None, health: HealthState | None = None
+) -> StateStore | None:
+    """Start-up I/O: check the topics, load the state topic, create missing send ids.
+
+    Returns the loaded state store (``state``, or one built from settings) when the rules
+    need it, else None. While the state is restored ``health`` (if given) is not ready
+    (``state_restore``) and its liveness is fed, so a long restore is not killed.
+    """
+    check_topics(settings)
+    if not needs_state(settings):
+        return None
+    if state is None:
+        state = StateStore(settings.kafka, Producer(clients.state_producer_config(settings.kafka)))
+    try:
+        state.ensure_topic()
+        if health is not None:
+            health.halted("state_restore", True)
+        loaded = state.load(progress=health.polled if health is not None else None)
+        if health is not None:
+            health.halted("state_restore", False)
+    except (KafkaException, SourceError) as exc:
+        raise StartupError(str(exc)) from exc
+    log.info("state loaded", extra={"topic": settings.kafka.state_topic, "keys": loaded})
+    ensure_send_ids(settings, state)
+    return state
+
+
+# -- construction ------------------------------------------------------------------------------
 def build(
-    path: Path,
     settings: Settings,
     rules: RuleSet,
     metrics: Metrics,
     health: HealthState,
     *,
+    base_dir: Path,
     kafka: KafkaSettings | None = None,
-    pipeline_cls: type[Pipeline] = Pipeline,
-    **extra: Any,
-) -> Pipeline:
-    """Wire every stage from settings (``kafka`` overrides the consumer's settings)."""
-    check_topics(settings)
-    registry, decoders = make_decoders(settings, path.parent)
-    default = decoders.get("*")
+    consumer: KafkaConsumer | None = None,
+    producer: Producer | None = None,
+    sender: Sending | None = None,
+    outcomes: queue.SimpleQueue[Outcome | Control] | None = None,
+    state: StateStore | None = None,
+    source: Source | None = None,
+    clock: Clock | None = None,
+    stop: StopFlag | None = None,
+) -> Loop:
+    """Wire the loop from settings; ``kafka`` overrides the consumer's settings (replay).
 
-    def decoder_for(topic: str) -> Decoder:
-        d = decoders.get(topic) or default
-        if d is None:
-            d = decoders[topic] = build_decoder(settings.decoder_for(topic), registry, path.parent)
-        return d
-
-    state = None
-    if needs_state(settings):
-        state = StateStore(settings.kafka)
-        state.ensure_topic()
-        health.halted("state_restore", True)  # not ready until the state is restored
-        loaded = state.load(progress=health.polled)
-        health.halted("state_restore", False)
-        log.info("state loaded", extra={"topic": settings.kafka.state_topic, "keys": loaded})
-        ensure_send_ids(settings, state)
-    relay = CommitRelay()
-    consumer = make_consumer(kafka or settings.kafka, metrics, relay)
-    dlq = DeadLetterWriter(make_producer(settings.kafka), settings.kafka.dead_letter_topic)
-
-    def sender_factory(on_done: Callable[[Outcome | Control], None]) -> Sender:
-        return Sender(settings.braze, settings.delivery, metrics, on_done)
-
-    pipeline = pipeline_cls(
+    ``sender`` and ``outcomes`` go together: the sender reports into the outcome queue.
+    """
+    k = settings.kafka
+    clock = clock or SystemClock()
+    committer = Committer(
+        {},
+        metrics,
+        k.commit_interval_ms / 1000,
+        map_interval_s=k.completion_map_interval_ms / 1000,
+        clock=clock.monotonic,
+    )
+    if consumer is None:
+        made = clients.make_consumer(kafka or settings.kafka, metrics, committer.on_commit)
+        consumer = cast(KafkaConsumer, made)  # the stubs' signatures differ, not the calls
+    if outcomes is None:
+        outcomes = queue.SimpleQueue()
+    if sender is None:
+        sender = Sender(settings.braze, settings.delivery, metrics, outcomes.put)
+    dlq = DeadLetterWriter(
+        producer or clients.make_producer(settings.kafka), settings.kafka.dead_letter_topic
+    )
+    return Loop(
         settings,
         rules,
-        decoder_for,
-        consumer,
-        dlq,
-        sender_factory,
-        metrics,
-        health,
-        state,
-        **extra,
+        decoder_lookup(settings, base_dir),
+        consumer=consumer,
+        committer=committer,
+        dead_letters=dlq,
+        sender=sender,
+        outcomes=outcomes,
+        metrics=metrics,
+        health=health,
+        state=state,
+        source=source,
+        clock=clock,
+        stop=stop,
     )
-    relay.target = pipeline.on_commit
-    return pipeline
 
 
 def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthServer | None]:
@@ -200,14 +193,8 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
     rules: RuleSet = compile_rules(settings, str(path))
     obs = settings.observability
     logs.setup(obs.log_level, obs.log_format, obs.pii)
-    logs.register_secret(settings.braze.api_key.get_secret_value())
-    for k, v in settings.kafka.properties.items():
-        if "password" in k or "secret" in k:
-            logs.register_secret(str(v))
-    if settings.schema_registry is not None:
-        for secret in (settings.schema_registry.password, settings.schema_registry.bearer_token):
-            if secret is not None:
-                logs.register_secret(secret.get_secret_value())
+    for secret in secret_values(settings):
+        logs.register_secret(secret)
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = Metrics()
     health = HealthState(metrics, obs.liveness_timeout_s)
@@ -222,38 +209,41 @@ def run(config_path: str) -> int:
     path = Path(config_path)
     signals = Signals.install()
     settings, rules, metrics, health, server = setup(path)
-    if signals.stop_requested:
-        log.info("stopped during start-up")
-        if server:
-            server.stop()
-        return 0
-    pipeline = build(path, settings, rules, metrics, health)
-    reloader = Reloader(path, pipeline, metrics)
-    signals.attach(pipeline, reloader.trigger)
-    reloader.start()
-    log.info(
-        "braze-bridge started",
-        extra={
-            "rules": len(rules.rules),
-            "topics": settings.topics(),
-            "endpoint": settings.braze.rest_endpoint,
-            "group": settings.kafka.group_id,
-            "metrics_port": server.port if server else None,
-        },
-    )
-    # The sender thread (asyncio, I/O) competes with the poll loop (CPU) for the GIL. With
-    # CPython's 5 ms switch interval it got the GIL too rarely while the loop consumed, so
-    # requests queued up until back-pressure paused fetching; 1 ms keeps both moving
-    # (match benchmark: ~40k -> ~50k recipients/s, docs/performance.md).
-    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     try:
-        pipeline.run()
+        if signals.stop_requested:
+            log.info("stopped during start-up")
+            return 0
+        state = preflight(settings, health=health)
+        loop = build(
+            settings, rules, metrics, health, base_dir=path.parent, state=state, stop=signals.stop
+        )
+        reloader = Reloader(path, loop, metrics)
+        signals.on_hup = reloader.trigger
+        reloader.start()
+        log.info(
+            "braze-bridge started",
+            extra={
+                "rules": len(rules.rules),
+                "topics": settings.topics(),
+                "endpoint": settings.braze.rest_endpoint,
+                "group": settings.kafka.group_id,
+                "metrics_port": server.port if server else None,
+            },
+        )
+        # The sender thread (asyncio, I/O) competes with the poll loop (CPU) for the GIL. With
+        # CPython's 5 ms switch interval it got the GIL too rarely while the loop consumed, so
+        # requests queued up until back-pressure paused fetching; 1 ms keeps both moving
+        # (match benchmark: ~40k -> ~50k recipients/s, docs/performance.md).
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+        try:
+            loop.run()
+        finally:
+            reloader.stop()
     finally:
-        reloader.stop()
         if server:
             server.stop()
     log.info("braze-bridge stopped")
     return 0
 
 
-__all__ = ["run", "build", "setup", "Reloader", "Outcome", "Control"]
+__all__ = ["run", "build", "preflight", "setup", "Reloader", "Outcome", "Control"]

@@ -2,14 +2,16 @@
 
     BridgeError
     ├── ConfigError            bad configuration: file, field path and reason; exit status 2
+    ├── StartupError           start-up I/O failed (Kafka unreachable, state topic unreadable);
+    │                          exit status 1
     ├── SourceError            Kafka consumer/producer failures (wraps KafkaError)
     ├── DecodeError            an event's bytes cannot be decoded (the event is dead-lettered)
     │   └── SchemaRegistryUnavailable   transient: the registry cannot be reached (retry, pause)
-    ├── RuleError              an event cannot be mapped by a rule (missing field, bad type, limit)
-    └── DeliveryError          a Braze request failed
-        ├── TransientDeliveryError     429, 5xx, timeouts, connection errors: retried
-        ├── PermanentDeliveryError     400/404/413 (and 2xx notice by default): dead-lettered
-        └── ConfigurationFault         401/403: halts the bridge until the key works again
+    └── RuleError              an event cannot be mapped by a rule (missing field, bad type, limit)
+
+Delivery failures are not exceptions: the sender classifies each answer into a verdict
+(``bridge.deliver.classify``) and reports an outcome; a dead letter's ``__bridge.errors.class``
+is that verdict (``bad_request``, ...) or the decode/rule exception's class name.
 
 Library errors are translated at the boundary with ``raise ... from exc``.
 """
@@ -32,6 +34,10 @@ class ConfigError(BridgeError):
         super().__init__(f"{where}: {reason}" if where else reason)
 
 
+class StartupError(BridgeError):
+    """The bridge could not start: Kafka unreachable, a required topic unreadable (exit 1)."""
+
+
 class SourceError(BridgeError):
     """Kafka failed in a way the bridge cannot handle by itself."""
 
@@ -51,24 +57,3 @@ class RuleError(BridgeError):
         self.rule = rule
         self.path = path
         super().__init__(message)
-
-
-class DeliveryError(BridgeError):
-    """A Braze request did not succeed."""
-
-    def __init__(self, message: str, *, status: int | None = None, body: str = "") -> None:
-        self.status = status
-        self.body = body
-        super().__init__(message)
-
-
-class TransientDeliveryError(DeliveryError):
-    """Retry later: 429, 5xx, timeouts, connection errors."""
-
-
-class PermanentDeliveryError(DeliveryError):
-    """Never retry this payload unchanged: 400/404/413 or a 2xx with a notice."""
-
-
-class ConfigurationFault(DeliveryError):
-    """401/403: the key, host or permission is wrong; halt and probe."""

@@ -44,3 +44,26 @@ class Event:
 
     record: Record
     value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an event (or one rule's part of it) can never succeed; produced by every stage and
+    rendered once into dead-letter headers (:func:`bridge.kafka.deadletter.failure_headers`).
+
+    ``error_class`` is the vocabulary of the ``__bridge.errors.class`` header and of
+    ``replay --error-class``: the exception class name for decode and rule failures
+    (``DecodeError``, ``RuleError``, ...), the delivery verdict for deliver failures
+    (``bad_request``, ``not_found``, ...).
+    """
+
+    stage: str  # decode | rules | deliver
+    error_class: str
+    message: str
+    rule: str | None = None
+    status: int | None = None
+    endpoint: str | None = None
+    response: str = ""
+    attempts: int = 0
+    first_failure: float = 0.0
+    last_failure: float = 0.0

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from bridge.completions import CompletionLog
 from bridge.models import Record
 
 
@@ -40,6 +41,29 @@ class Ticket:
         if self.pending == 0:
             self.tracker.finished(self)
 
+    def action_final(self, rule: str) -> None:
+        """``rule``'s action for this record is final (accepted, or its dead letter acked);
+        remembered in the completed-work map while the record has other open actions."""
+        if self.pending > 1:
+            self.tracker.log.complete_action(self.offset, rule)
+
+
+class Hold:
+    """One open action of a ticket (a dead-letter write, a shadow record), released exactly
+    once: a second :meth:`release` (a retried acknowledgement) does nothing."""
+
+    __slots__ = ("ticket", "_open")
+
+    def __init__(self, ticket: Ticket) -> None:
+        ticket.add()
+        self.ticket = ticket
+        self._open = True
+
+    def release(self) -> None:
+        if self._open:
+            self._open = False
+            self.ticket.done()
+
 
 @dataclass(slots=True)
 class PartitionTracker:
@@ -54,6 +78,7 @@ class PartitionTracker:
     confirmed: int = -1  # last position Kafka acknowledged
     skipped_to: int = -1  # position after the newest skipped record seen behind open tickets
     revoked: bool = False
+    log: CompletionLog = field(default_factory=CompletionLog)  # final work above the position
 
     def track(self, record: Record, size: int, offset: int | None = None) -> Ticket:
         t = Ticket(record, self, size, record.offset if offset is None else offset)
@@ -63,6 +88,7 @@ class PartitionTracker:
         return t
 
     def finished(self, ticket: Ticket) -> None:
+        self.log.complete(ticket.offset)
         self.owner.events -= 1
         self.owner.bytes -= ticket.size
 
@@ -70,8 +96,9 @@ class PartitionTracker:
         """A record with no actions: final at once, without a ticket when nothing is open."""
         if not self.tickets:
             self.position = offset + 1
-        else:
-            self.skipped_to = offset + 1
+            return
+        self.log.complete(offset)  # final above open tickets: remembered in the map
+        self.skipped_to = offset + 1
 
     def advance(self) -> int:
         """Move the position past every final ticket at the head; return it."""

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bridge.decode.base import Decoder
-from bridge.errors import DecodeError, RuleError
-from bridge.models import Event, Record
+from bridge.models import Failure, Record
+from bridge.processing.mapper import Mapper
 from bridge.rules.engine import RuleSet
 
 
@@ -30,38 +30,38 @@ class PreviewResult:
 
 
 def preview(record: Record, rules: RuleSet, decoder: Decoder) -> PreviewResult:
+    """What ``run`` would do with ``record``: the same mapper, without dedupe windows."""
     res = PreviewResult()
     matching = rules.for_topic(record.topic)
     if not matching:
         res.skipped = f"no rule reads topic {record.topic!r}"
         return res
-    try:
-        value = decoder.decode(record)
-    except DecodeError as exc:
+    mapped = Mapper(lambda _topic: decoder).map(record, matching, dedupe=False)
+    if mapped.retry is not None:
+        exc = mapped.retry
         res.dead_letters.append(
             {"stage": "decode", "class": type(exc).__name__, "message": str(exc)}
         )
         return res
-    event = Event(record, value)
-    matched = False
-    for rule in matching:
-        if not rule.matches(event):
-            continue
-        matched = True
-        try:
-            shape, identity, payload = rule.build(event)
-        except RuleError as exc:
-            res.dead_letters.append(
-                {"stage": "rules", "rule": rule.name, "class": "RuleError", "message": str(exc)}
-            )
-            continue
-        body = shape.body([payload])
-        if shape.kind in ("schedule_update", "schedule_delete"):
+    for f in mapped.failures:
+        res.dead_letters.append(_dead_letter(f))
+    for b in mapped.built:
+        body = b.shape.body([b.payload])
+        if b.shape.kind in ("schedule_update", "schedule_delete"):
             # filled in from the state topic when the bridge runs
-            body["schedule_id"] = f"<schedule_id of {identity}>"
+            body["schedule_id"] = f"<schedule_id of {b.identity}>"
         res.requests.append(
-            {"rule": rule.name, "method": shape.method, "path": shape.path, "body": body}
+            {"rule": b.rule, "method": b.shape.method, "path": b.shape.path, "body": body}
         )
-    if not matched:
+    if not mapped.matched and not mapped.failures:
         res.skipped = "no rule matched"
     return res
+
+
+def _dead_letter(f: Failure) -> dict[str, Any]:
+    out: dict[str, Any] = {"stage": f.stage}
+    if f.rule is not None:
+        out["rule"] = f.rule
+    out["class"] = f.error_class
+    out["message"] = f.message
+    return out

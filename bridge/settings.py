@@ -105,6 +105,22 @@ class KafkaSettings(_Model):
         description="Commit final offsets at most this often (0: as soon as they advance, "
         "which bounds re-sends after a crash to the requests in flight)",
     )
+    completion_map_bytes: int = Field(
+        4096,
+        ge=0,
+        le=1_048_576,
+        description="Budget of the completed-work map committed as offset metadata (events "
+        "final above the commit, skipped after a crash). Must not exceed the broker's "
+        "offset.metadata.max.bytes (default 4096; a lower broker limit is detected and "
+        "adopted). 0: off (watermark-only commits)",
+    )
+    completion_map_interval_ms: int = Field(
+        200,
+        ge=10,
+        le=10_000,
+        description="Encode the completed-work map at most this often per partition (between "
+        "encodings the last map is committed; completions since are re-sent after a crash)",
+    )
     max_poll_interval_ms: int = Field(
         300_000, ge=10_000, description="librdkafka max.poll.interval.ms"
     )
@@ -318,7 +334,7 @@ def _resolve_secrets(
                     props[name] = secrets.resolve(str(value), environ=env, base_dir=base)
                 except ValueError as exc:
                     raise ConfigError(str(exc), file=file, field=field) from exc
-            elif _SECRET_PROPERTY.search(str(name)) and "location" not in str(name):
+            elif is_secret_property(str(name)):
                 raise ConfigError(
                     "secret values must be ${ENV_VAR} or ${file:/path} references",
                     file=file,
@@ -394,3 +410,19 @@ def load_settings(
             f"invalid YAML{where}: {getattr(exc, 'problem', exc)}", file=str(p)
         ) from exc
     return parse_settings(raw, file=str(p), base_dir=p.parent, environ=environ)
+
+
+def is_secret_property(name: str) -> bool:
+    """A ``kafka.properties`` name whose value is a secret (must be a reference; scrubbed)."""
+    return _SECRET_PROPERTY.search(name) is not None and "location" not in name
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every secret value of ``settings``: the Braze key, the secret Kafka properties (the same
+    rule that refuses them as literals) and the registry's password or token. Logs scrub each."""
+    out = [settings.braze.api_key.get_secret_value()]
+    out += [str(v) for k, v in settings.kafka.properties.items() if is_secret_property(k)]
+    reg = settings.schema_registry
+    if reg is not None:
+        out += [s.get_secret_value() for s in (reg.password, reg.bearer_token) if s is not None]
+    return [v for v in out if v]

@@ -5,11 +5,20 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from types import FrameType
-from typing import Protocol
 
 
-class Stoppable(Protocol):
-    def stop(self) -> None: ...
+class StopFlag:
+    """ "Drain and exit" was requested. Set from a signal handler, read by the poll loop: the
+    loop is built with the process's flag, so a stop requested during start-up is seen by the
+    first iteration."""
+
+    __slots__ = ("requested",)
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def set(self) -> None:
+        self.requested = True
 
 
 class Signals:
@@ -29,21 +38,22 @@ class Signals:
         return cls._current
 
     def __init__(self) -> None:
-        self.stop_requested = False
-        self.pipeline: Stoppable | None = None
+        self.stop = StopFlag()
         self.on_hup: Callable[[], None] | None = None
         self._n = 0
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._hup)
 
+    @property
+    def stop_requested(self) -> bool:
+        return self.stop.requested
+
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         self._n += 1
         if self._n > 1 and signum == signal.SIGINT:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-        self.stop_requested = True
-        if self.pipeline is not None:
-            self.pipeline.stop()
+        self.stop.set()
 
     def _hup(self, _signum: int, _frame: FrameType | None) -> None:
         if self.on_hup is not None:
@@ -54,9 +64,3 @@ class Signals:
         """The process is on its way out: a late SIGTERM (e.g. a supervisor repeating it
         while the drain finishes) must not turn exit 0 into death by signal."""
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-
-    def attach(self, pipeline: Stoppable, on_hup: Callable[[], None] | None = None) -> None:
-        self.pipeline = pipeline
-        self.on_hup = on_hup
-        if self.stop_requested:
-            pipeline.stop()

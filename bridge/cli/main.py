@@ -258,6 +258,24 @@ def cmd_test(directory: str, config: str | None) -> int:
     return EXIT_FAILURE if failed else EXIT_OK
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bridge.replay import ReplayFilter, parse_time
+    from bridge.replay import run as run_replay
+    from bridge.signals import Signals
+
+    filt = ReplayFilter(
+        set(args.rule),
+        set(args.error_class),
+        parse_time(args.since, "--since") if args.since else None,
+        parse_time(args.until, "--until") if args.until else None,
+        args.max_replays,
+    )
+    try:
+        return run_replay(args.config, filt, args.group, args.follow)
+    finally:
+        Signals.exiting()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if next((a for a in argv if not a.startswith("-")), None) in ("run", "replay"):
@@ -283,22 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.config, args.topic, args.event, args.key, args.header, args.schema
             )
         if args.command == "replay":
-            from bridge.replay import ReplayFilter, parse_time
-            from bridge.replay import run as run_replay
-
-            filt = ReplayFilter(
-                set(args.rule),
-                set(args.error_class),
-                parse_time(args.since, "--since") if args.since else None,
-                parse_time(args.until, "--until") if args.until else None,
-                args.max_replays,
-            )
-            try:
-                return run_replay(args.config, filt, args.group, args.follow)
-            finally:
-                from bridge.signals import Signals
-
-                Signals.exiting()
+            return cmd_replay(args)
         if args.command == "schedules":
             from bridge.cli.schedules import collect, render
 

@@ -42,13 +42,10 @@ not resolved: such a schema fails to parse and its records are dead-lettered.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import io
 import json
 import threading
-import uuid
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +53,7 @@ import fastavro
 from fastavro.read import SchemaResolutionError
 
 from bridge.decode.avro_compiled import Reader, compile_reader, read_compiled
+from bridge.decode.avro_values import to_jsonable
 from bridge.decode.registry import LruCache, SchemaRegistryClient
 from bridge.errors import ConfigError, DecodeError
 from bridge.models import Record
@@ -84,33 +82,6 @@ def load_schema_file(path: Path, *, field: str = "schema") -> ParsedSchema:
         raise ConfigError(
             f"invalid Avro schema: {type(exc).__name__}: {exc}", file=str(path), field=field
         ) from exc
-
-
-_SCALARS = (str, bool, int, float)
-
-
-def to_jsonable(value: Any) -> Any:
-    """Convert fastavro's output to JSON-like values (see the module docstring)."""
-    if value is None or isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(bytes(value)).decode("ascii")
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            return value.isoformat()
-        text = value.astimezone(dt.UTC).isoformat()
-        return text.removesuffix("+00:00") + "Z"
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    return str(value)
 
 
 _Conv = Callable[[Any], Any]

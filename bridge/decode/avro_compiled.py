@@ -32,6 +32,7 @@ from typing import Any
 
 from fastavro import _logical_readers_py as logical
 
+from bridge.decode.avro_values import to_jsonable
 from bridge.errors import DecodeError
 
 Reader = Callable[[bytes, int], tuple[Any, int]]
@@ -133,8 +134,6 @@ def _negative(what: str, n: int) -> InvalidAvro:
 
 
 def _logical_json(reader: Callable[..., Any], schema: dict[str, Any]) -> Callable[[Any], Any]:
-    from bridge.decode.avro import to_jsonable
-
     def convert(value: Any) -> Any:
         return to_jsonable(reader(value, schema))
 

@@ -17,7 +17,6 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -34,6 +33,8 @@ from bridge.deliver.classify import (
     status_class,
 )
 from bridge.deliver.client import braze_headers, braze_timeout
+from bridge.deliver.outcome import Control as Control
+from bridge.deliver.outcome import Outcome as Outcome
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.transport import LeanPoster, LeanResponse
 from bridge.ops.metrics import Metrics
@@ -42,37 +43,6 @@ from bridge.settings import BrazeSettings, DeliverySettings
 log = logging.getLogger("bridge.deliver")
 
 _PLACEHOLDER = GENERATED_PLACEHOLDER.encode()
-
-
-@dataclass(slots=True)
-class Outcome:
-    """Final result of one batch (all its items share it)."""
-
-    batch: Batch
-    accepted: bool
-    status: int | None
-    reason: str
-    message: str
-    body: str
-    attempts: int
-    first_failure: float
-    last_failure: float
-    dispatch_id: str | None = None
-    response: Any = None
-    # 2xx with errors[]: Braze's entries, and the indices (into batch.items) of the items they
-    # affect (all items unless every entry names recipients of the batch). Those items were
-    # not delivered: the pipeline dead-letters them with class "partial".
-    partial_errors: list[str] = field(default_factory=list)
-    partial_items: tuple[int, ...] = ()
-
-
-@dataclass(slots=True)
-class Control:
-    """A state change the poll loop must know about (halt / resume)."""
-
-    kind: str  # "halt" | "resume"
-    reason: str
-    message: str
 
 
 class Sender:
@@ -201,17 +171,15 @@ class Sender:
             # never send the placeholder to Braze.
             now = time.time()
             self._finish(
-                Outcome(
+                Outcome.failure(
                     batch,
-                    False,
-                    None,
-                    "send_id_missing",
-                    "the send_id Braze generates for this rule was not created at start-up "
-                    "(was the rule added by a reload?): restart the bridge, then replay",
-                    "",
-                    attempts,
-                    now,
-                    now,
+                    status=None,
+                    reason="send_id_missing",
+                    message="the send_id Braze generates for this rule was not created at "
+                    "start-up (was the rule added by a reload?): restart the bridge, then replay",
+                    attempts=attempts,
+                    first_failure=now,
+                    last_failure=now,
                 )
             )
             return
@@ -222,16 +190,14 @@ class Sender:
             else:
                 now = time.time()
                 self._finish(
-                    Outcome(
+                    Outcome.failure(
                         batch,
-                        False,
-                        None,
-                        "too_large",
-                        f"request body is {len(payload)} bytes; Braze allows at most 4 MB",
-                        "",
-                        attempts,
-                        now,
-                        now,
+                        status=None,
+                        reason="too_large",
+                        message=f"request body is {len(payload)} bytes; Braze allows at most 4 MB",
+                        attempts=attempts,
+                        first_failure=now,
+                        last_failure=now,
                     )
                 )
             return
@@ -282,20 +248,17 @@ class Sender:
                 self.metrics.batch_recipients.labels(endpoint).observe(len(batch))
                 dispatch = body.get("dispatch_id") if isinstance(body, dict) else None
                 self._finish(
-                    Outcome(
+                    Outcome.success(
                         batch,
-                        True,
-                        status,
-                        classified.reason,
-                        classified.message,
-                        "",
-                        attempts,
-                        first_failure,
-                        0.0,
-                        dispatch,
-                        body,
-                        errs,
-                        affected,
+                        status=status,
+                        reason=classified.reason,
+                        message=classified.message,
+                        attempts=attempts,
+                        first_failure=first_failure,
+                        dispatch_id=dispatch,
+                        response=body,
+                        partial_errors=errs,
+                        partial_items=affected,
                     )
                 )
                 return
@@ -316,16 +279,15 @@ class Sender:
                     self._split(batch, attempts, first_failure)
                     return
                 self._finish(
-                    Outcome(
+                    Outcome.failure(
                         batch,
-                        False,
-                        status,
-                        classified.reason,
-                        classified.message,
-                        text,
-                        attempts,
-                        first_failure,
-                        now,
+                        status=status,
+                        reason=classified.reason,
+                        message=classified.message,
+                        body=text,
+                        attempts=attempts,
+                        first_failure=first_failure,
+                        last_failure=now,
                     )
                 )
                 return
@@ -335,17 +297,16 @@ class Sender:
                 self.metrics.rate_limited.labels(pool).inc()
             if now - first_failure > retry.max_elapsed_s:
                 self._finish(
-                    Outcome(
+                    Outcome.failure(
                         batch,
-                        False,
-                        status,
-                        "retries_exhausted",
-                        f"gave up after {attempts} attempts: {classified.reason} "
+                        status=status,
+                        reason="retries_exhausted",
+                        message=f"gave up after {attempts} attempts: {classified.reason} "
                         f"{classified.message}".strip(),
-                        text,
-                        attempts,
-                        first_failure,
-                        now,
+                        body=text,
+                        attempts=attempts,
+                        first_failure=first_failure,
+                        last_failure=now,
                     )
                 )
                 return

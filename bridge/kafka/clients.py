@@ -1,4 +1,8 @@
-"""Source stage: the Kafka consumer (and the dead-letter producer) built from settings.
+"""The librdkafka boundary: every client's config is built here from settings.
+
+Consumer, producers (dead letters and shadow records, the state store), admin and probe
+clients share the configured ``kafka.properties``; consumer-only properties are dropped for
+the others, and every client logs its errors through ``error_cb``.
 
 Offsets are never committed automatically: the pipeline commits per partition only the
 position below which every event is final (see :mod:`bridge.offsets`).
@@ -11,7 +15,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from bridge.ops.metrics import Metrics
 from bridge.settings import KafkaSettings
@@ -99,21 +104,53 @@ def _error_cb(err: Any) -> None:
     log.warning("kafka client error", extra={"error": str(err)})
 
 
-class CommitRelay:
-    """Forwards librdkafka's commit callback to whoever owns the offsets (set later)."""
+def admin_config(k: KafkaSettings) -> dict[str, Any]:
+    """An admin client's config (topic checks): the shared properties, no consumer-only ones."""
+    conf = {key: v for key, v in _common(k).items() if not key.startswith(_CONSUMER_ONLY)}
+    conf["error_cb"] = _error_cb
+    return conf
 
-    def __init__(self) -> None:
-        self.target: Callable[[Any, list[Any]], None] | None = None
 
-    def __call__(self, err: Any, partitions: list[Any]) -> None:
-        if self.target is not None:
-            self.target(err, partitions)
+def probe_config(k: KafkaSettings, group_id: str) -> dict[str, Any]:
+    """A short-lived consumer that only reads metadata and offsets (never joins the group)."""
+    conf = _common(k)
+    conf.update({"group.id": group_id, "enable.auto.commit": False, "error_cb": _error_cb})
+    return conf
+
+
+def state_producer_config(k: KafkaSettings) -> dict[str, Any]:
+    """The state store's producer: idempotent, every write acknowledged, a short linger."""
+    conf = producer_config(k)
+    conf.update({"linger.ms": 5})
+    conf.pop("compression.type", None)
+    return conf
 
 
 def make_consumer(
-    k: KafkaSettings, metrics: Metrics, on_commit: CommitRelay | None = None
+    k: KafkaSettings,
+    metrics: Metrics,
+    on_commit: Callable[[Any, list[Any]], None] | None = None,
 ) -> Consumer:
     return Consumer(consumer_config(k, stats_callback(metrics), on_commit))
+
+
+def end_offsets(k: KafkaSettings, topic: str, timeout: float = 15) -> dict[int, int]:
+    """Each partition's end offset (high watermark) of ``topic``."""
+    c = Consumer(probe_config(k, "braze-bridge-replay-probe"))
+    try:
+        md = c.list_topics(topic, timeout=timeout)
+        return {
+            p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout)[1]
+            for p in md.topics[topic].partitions
+        }
+    finally:
+        c.close()
+
+
+def topic_names(k: KafkaSettings, timeout: float = 15) -> set[str]:
+    """The cluster's topic names (raises KafkaException when it cannot be reached)."""
+    md = AdminClient(admin_config(k)).list_topics(timeout=timeout)
+    return set(md.topics)
 
 
 def make_producer(k: KafkaSettings) -> Producer:

@@ -29,7 +29,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 from bridge.kafka.clients import produce_until_acked
-from bridge.models import Record
+from bridge.models import Failure, Record
 
 log = logging.getLogger("bridge.kafka.deadletter")
 
@@ -82,6 +82,23 @@ def context_headers(
         add("last.failure", int(last_failure * 1000))
     add("time", int(time.time() * 1000))
     return out
+
+
+def failure_headers(record: Record, failure: Failure) -> list[tuple[str, bytes]]:
+    """The dead-letter headers of ``record`` failing with ``failure``."""
+    return context_headers(
+        record,
+        stage=failure.stage,
+        error_class=failure.error_class,
+        message=failure.message,
+        rule=failure.rule,
+        status=failure.status,
+        endpoint=failure.endpoint,
+        response=failure.response,
+        attempts=failure.attempts,
+        first_failure=failure.first_failure,
+        last_failure=failure.last_failure,
+    )
 
 
 class DeadLetterWriter:

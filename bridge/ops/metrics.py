@@ -30,6 +30,18 @@ class Metrics:
             ["topic", "stage", "reason"],
             registry=r,
         )
+        self.actions_skipped = Counter(
+            "bridge_actions_skipped",
+            "Actions of re-read events not sent again because they were final before a "
+            "restart or rebalance (completed-work map)",
+            ["rule", "reason"],
+            registry=r,
+        )
+        self.completion_map_waits = Counter(
+            "bridge_completion_map_waits",
+            "Times a partition paused because its completed-work map was full",
+            registry=r,
+        )
         self.dead_letter_produced = Counter(
             "bridge_dead_letter_produced", "Dead-letter records acknowledged by Kafka", registry=r
         )

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bridge.actions.base import Builder, Shape
 from bridge.actions.registry import compile_action
@@ -21,7 +21,9 @@ from bridge.rules.conditions import Predicate, compile_when
 from bridge.rules.paths import MISSING, Accessor, compile_path
 from bridge.rules.spec import RuleSettings
 from bridge.rules.times import parse_duration
-from bridge.settings import Settings
+
+if TYPE_CHECKING:  # settings imports the rule models: at run time only the annotation
+    from bridge.settings import Settings
 
 
 class Dedupe:

@@ -169,6 +169,7 @@ class SandboxApp:
                 status=0,
                 response=None,
                 fault="reset",
+                delay_s=fault.delay_s,
             )
             return Response(0, None, reset=True, delay_s=fault.delay_s)
         rate = pool.headers(now)
@@ -324,5 +325,6 @@ class SandboxApp:
             recipients=recipients,
             fault=name,
             known_path=path in ENDPOINTS,
+            delay_s=resp.delay_s,
         )
         return resp

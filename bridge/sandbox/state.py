@@ -84,8 +84,8 @@ class Ids:
         return f"{self._rng.getrandbits(nbytes * 8):0{nbytes * 2}x}"
 
 
-# seq, method, path, query, body JSON, status, response JSON, arrival, fault
-Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str | None]
+# seq, method, path, query, body JSON, status, response JSON, arrival, fault, answer delay
+Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str | None, float]
 
 
 class State:
@@ -149,6 +149,7 @@ class State:
         recipients: int = 0,
         fault: str | None = None,
         known_path: bool = True,
+        delay_s: float = 0.0,
     ) -> None:
         """Count one request and keep it (as raw JSON bytes: cheap for memory and the GC)."""
         self.seq += 1
@@ -166,7 +167,7 @@ class State:
         if fault is not None:
             self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
         if self.record_limit:
-            rec = (self.seq, method, path, query, body, status, response, arrival, fault)
+            rec = (self.seq, method, path, query, body, status, response, arrival, fault, delay_s)
             self.records.append(rec)
             self.record_bytes += self._size(rec)
             if len(self.records) > self.record_limit or self.record_bytes > self.record_max_bytes:
@@ -174,7 +175,7 @@ class State:
 
     @staticmethod
     def _entry(rec: Record) -> dict[str, Any]:
-        seq, method, path, query, body, status, response, arrival, fault = rec
+        seq, method, path, query, body, status, response, arrival, fault, delay_s = rec
         entry: dict[str, Any] = {
             "seq": seq,
             "method": method,
@@ -187,6 +188,8 @@ class State:
         }
         if fault is not None:
             entry["fault"] = fault
+        if delay_s:  # injected latency/hang: the request was open from "time" to "answer_at"
+            entry["answer_at"] = arrival + delay_s
         return entry
 
     def query_records(

@@ -3,7 +3,6 @@ dedupe, PII masking in logs, and no secret anywhere."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +13,9 @@ import yaml
 
 from tests.support.kafka import create_topics, produce, read_all, unique, wait_committed
 from tests.support.procs import API_KEY, Bridge, Sandbox, accepted_recipients
+from tests.support.wait import free_port, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(fn: Any, timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            v = fn()
-            if v:
-                return v
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -36,7 +23,6 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
     create_topics(kafka_bootstrap, {orders: 2, dlq: 1, shadow: 1})
     sandbox = Sandbox()
     group = unique("grp")
-    from tests.e2e.test_end_to_end import free_port
 
     port = free_port()
     cfg: dict[str, Any] = {
@@ -73,7 +59,7 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
     bridge = Bridge(tmp_path, cfg).start()
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "readyz")
+        wait_for("readyz", lambda: httpx.get(f"{base}/readyz").status_code == 200, 60)
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"
 
         def event(i: int, kind: str = "a", eid: str | None = None) -> Any:
@@ -111,18 +97,18 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
         good = bridge.path.read_text()
         bridge.path.write_text(good.replace("campaign_id: c-live", "campaign: c-live"))
         wait_for(
+            "failed reload",
             lambda: bridge.metric("bridge_config_reloads_total", {"result": "failed"}) >= 1,
             30,
-            "failed reload",
         )
         produce(kafka_bootstrap, [event(100, eid="x100")])
         wait_for(
+            "old rule",
             lambda: any(
                 r["external_user_id"] == "secret-user-100"
                 for r in accepted_recipients(sandbox.requests())
             ),
             30,
-            "old rule",
         )
         # Hot reload, good (SIGHUP): the campaign changes between batches.
         cfg["rules"][0]["campaign_id"] = "c-next"
@@ -130,32 +116,32 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
         assert bridge.proc is not None
         bridge.proc.send_signal(1)  # SIGHUP
         wait_for(
+            "reload ok",
             lambda: bridge.metric("bridge_config_reloads_total", {"result": "ok"}) >= 1,
             30,
-            "reload ok",
         )
         produce(kafka_bootstrap, [event(101, eid="x101")])
         wait_for(
+            "new rule",
             lambda: any(
                 r["body"].get("campaign_id") == "c-next"
                 for r in sandbox.requests("/campaigns/trigger/send")
             ),
             30,
-            "new rule",
         )
         # Revoked key: /readyz fails, nothing dead-lettered.
         sandbox.faults({"unauthorized_for_s": 4})
         produce(kafka_bootstrap, [event(102, eid="x102")])
-        wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 503, 30, "not ready")
+        wait_for("not ready", lambda: httpx.get(f"{base}/readyz").status_code == 503, 30)
         assert httpx.get(f"{base}/readyz").json()["halted"] == ["auth"]
-        wait_for(lambda: httpx.get(f"{base}/readyz").status_code == 200, 60, "ready again")
+        wait_for("ready again", lambda: httpx.get(f"{base}/readyz").status_code == 200, 60)
         wait_for(
+            "resumed",
             lambda: any(
                 r["external_user_id"] == "secret-user-102"
                 for r in accepted_recipients(sandbox.requests())
             ),
             30,
-            "resumed",
         )
         assert bridge.metric("bridge_events_dead_lettered_total") == 0
         metrics_text = bridge.metrics()

@@ -115,3 +115,62 @@ def test_replay_after_fix_delivers_and_loop_guard_stops_poison(
     assert r2.returncode == 0, r2.stderr[-2000:]
     assert "replayed 0" in r2.stdout and "loop-guard 1" in r2.stdout
     assert API_KEY not in r.stdout + r.stderr + r2.stdout + r2.stderr
+
+
+def _dead_letters_in_a_transaction(bootstrap: str, dlq: str, orders: str) -> None:
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "transactional.id": unique("txn")})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(6):
+        h = {
+            "__bridge.errors.stage": "deliver",
+            "__bridge.errors.rule": "shipped",
+            "__bridge.errors.class": "bad_request",
+            "__bridge.errors.topic": orders,
+            "__bridge.errors.partition": "0",
+            "__bridge.errors.offset": str(i),
+            "__bridge.errors.timestamp": "1700000000000",
+            # D7: another tool wrote an ISO time into the last one
+            "__bridge.errors.time": "2026-01-01T00:00:00Z" if i == 5 else "1700000000000",
+        }
+        value = orjson.dumps({"type": "order.shipped", "user": {"id": f"t{i}"}})
+        p.produce(dlq, value=value, key=f"t{i}".encode(), headers=list(h.items()))
+    p.commit_transaction(30)
+
+
+def test_replay_finishes_on_transactional_dead_letters_and_skips_unreadable_headers(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """D8: the commit marker holds the last offset (6 records end at 7) and replay used to run
+    until SIGTERM; D7: a non-integer context header used to exit 1 at that record."""
+    orders, dlq = unique("orders"), unique("dlq")
+    create_topics(kafka_bootstrap, {orders: 1, dlq: 1})
+    _dead_letters_in_a_transaction(kafka_bootstrap, dlq, orders)
+    sandbox = Sandbox("--campaign-id", "c-late")
+    cfg = {
+        "kafka": {
+            "bootstrap_servers": kafka_bootstrap,
+            "group_id": unique("grp"),
+            "dead_letter_topic": dlq,
+        },
+        "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
+        "batching": {"linger_ms": 50},
+        "rules": [
+            {
+                "name": "shipped",
+                "topic": orders,
+                "action": "campaign_trigger",
+                "campaign_id": "c-late",
+                "recipient": {"external_user_id": "$.user.id"},
+            },
+        ],
+    }
+    bridge = Bridge(tmp_path, cfg)  # only its config file: replay runs alone
+    r = replay(bridge.path)
+    got = sorted(rc["external_user_id"] for rc in accepted_recipients(sandbox.requests()))
+    sandbox.stop()
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "replayed 5" in r.stdout and "bad-header 1" in r.stdout, r.stdout
+    assert got == [f"t{i}" for i in range(5)]

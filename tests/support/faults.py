@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,19 +19,14 @@ import httpx
 import orjson
 from confluent_kafka import Producer
 
-from tests.support.procs import REPO, Bridge, Sandbox
+from tests.support.procs import REPO, Bridge, Sandbox, scrape_metrics
+from tests.support.wait import free_port, wait_for  # noqa: F401 - wait_for: the suite imports it here
 
 RESULTS = REPO / ".local" / "results"
 TRIGGER = "/campaigns/trigger/send"
 CAMPAIGN = "c-ship"
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- workload --------------------------------------------------------------------------------
@@ -261,18 +254,6 @@ def tally(wl: Workload, got: Counter[str]) -> Tally:
 # -- polling, HTTP, metrics -------------------------------------------------------------------
 
 
-def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
-    """Call ``probe`` until it returns something truthy; fail with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
-
-
 def readyz(bridge: Bridge) -> tuple[int, dict[str, Any]]:
     """(status, body) of the bridge's /readyz; (0, {}) while it does not answer."""
     try:
@@ -291,19 +272,16 @@ def scrape(bridge: Bridge) -> dict[str, float]:
 
     Returns {} while the bridge does not answer.
     """
-    from prometheus_client.parser import text_string_to_metric_families
-
     try:
         text = bridge.metrics()
     except httpx.HTTPError:
         return {}
     out: dict[str, float] = {}
-    for fam in text_string_to_metric_families(text):
-        for s in fam.samples:
-            out[s.name] = out.get(s.name, 0.0) + s.value
-            for k, v in s.labels.items():
-                key = f"{s.name}{{{k}={v}}}"
-                out[key] = out.get(key, 0.0) + s.value
+    for name, labels, value in scrape_metrics(text):
+        out[name] = out.get(name, 0.0) + value
+        for k, v in labels.items():
+            key = f"{name}{{{k}={v}}}"
+            out[key] = out.get(key, 0.0) + value
     return out
 
 

@@ -78,14 +78,12 @@ class Bridge:
 
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         """Sum of the samples of ``name`` whose labels include ``labels``."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        total = 0.0
-        for fam in text_string_to_metric_families(self.metrics()):
-            for s in fam.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in (labels or {}).items()):
-                    total += s.value
-        return total
+        want = (labels or {}).items()
+        return sum(
+            v
+            for n, ls, v in scrape_metrics(self.metrics())
+            if n == name and all(ls.get(k) == x for k, x in want)
+        )
 
     def terminate(self) -> None:
         assert self.proc is not None
@@ -115,3 +113,15 @@ class Bridge:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def scrape_metrics(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """Every sample of a Prometheus text page as (name, labels, value): the one parser of
+    the tests' metric reads."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [
+        (s.name, dict(s.labels), float(s.value))
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+    ]

@@ -16,6 +16,7 @@ from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
+from tests.support.http import serve
 
 SHAPE = Shape.make(
     "POST",
@@ -37,6 +38,22 @@ def batch(ids: list[str]) -> Batch:
     return b
 
 
+class _Served(Sender):
+    """The production sender (lean transport) against a local server running ``handler``."""
+
+    def __init__(self, handler: Any, *args: Any) -> None:
+        self._served = serve(handler)
+        url = self._served.__enter__()
+        braze, *rest = args
+        super().__init__(braze.model_copy(update={"rest_endpoint": url}), *rest)
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._served.__exit__(None, None, None)
+
+
 def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueue[Any], Metrics]:
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     m = Metrics()
@@ -50,7 +67,8 @@ def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueu
     b = BrazeSettings.model_validate(
         {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "max_in_flight": 4}
     )
-    s = Sender(b, d, m, q.put, transport=httpx.MockTransport(handler))
+    assert b.http_transport == "lean", "production's transport"
+    s = _Served(handler, b, d, m, q.put)
     s.start()
     return s, q, m
 
@@ -309,3 +327,25 @@ def test_bodies_over_4mb_are_split_and_a_lone_oversized_item_is_never_sent() -> 
     rejected = [o for o in got if not o.accepted]
     assert [o.reason for o in rejected] == ["too_large"]
     assert rejected[0].batch.items[0].identity == "huge" and rejected[0].status is None
+
+
+def test_the_httpx_transport_option_still_delivers() -> None:
+    """``braze.http_transport: httpx`` (or a caller's transport) goes through httpx."""
+    seen: list[httpx.Request] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(req)
+        return httpx.Response(201, json={"message": "success"})
+
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    b = BrazeSettings.model_validate(
+        {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "http_transport": "httpx"}
+    )
+    s = Sender(b, DeliverySettings(), Metrics(), q.put, transport=httpx.MockTransport(handler))
+    s.start()
+    try:
+        s.submit(batch(["a"]))
+        (o,) = outcomes(q, 1)
+    finally:
+        s.close()
+    assert o.accepted and seen[0].headers["authorization"] == "Bearer secret-key"

@@ -1,0 +1,206 @@
+"""The outcome router: where mapped work and delivery outcomes go.
+
+* a full or due batch goes to the sender, or (shadow rules) is only recorded;
+* a :class:`~bridge.models.Failure` becomes a dead letter; the ticket stays open until Kafka
+  acknowledged it;
+* a delivery outcome (from the sender thread, through the outcome queue) releases the batch's
+  tickets, or dead-letters its items; a halt/resume from the sender sets a pause reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+from typing import Protocol
+
+import orjson
+
+from bridge.batch import Batch
+from bridge.deliver.outcome import Control, Outcome
+from bridge.kafka.deadletter import DeadLetterWriter, failure_headers
+from bridge.models import Failure
+from bridge.offsets import Hold, Ticket
+from bridge.ops.metrics import Metrics, Tally
+from bridge.processing.clock import Clock
+from bridge.processing.flow import FlowControl
+from bridge.schedules import ScheduleCoordinator
+
+log = logging.getLogger("bridge.processing.router")
+
+
+class Submitting(Protocol):
+    """The part of the sender the router uses."""
+
+    def submit(self, batch: Batch) -> None: ...
+
+
+class Router:
+    """Routes batches, failures and outcomes (all on the loop thread)."""
+
+    def __init__(
+        self,
+        *,
+        sender: Submitting,
+        outcomes: queue.SimpleQueue[Outcome | Control],
+        dead_letters: DeadLetterWriter,
+        flow: FlowControl,
+        metrics: Metrics,
+        tally: Tally,
+        clock: Clock,
+        shadow_topic: str | None,
+        targets: dict[str, str],
+    ) -> None:
+        self.sender = sender
+        self.outcomes = outcomes
+        self.dlq = dead_letters
+        self.flow = flow
+        self.metrics = metrics
+        self.tally = tally
+        self.clock = clock
+        self.shadow_topic = shadow_topic
+        self.targets = targets
+        self.schedules: ScheduleCoordinator | None = None
+
+    def send(self, batch: Batch) -> None:
+        if batch.shape.shadow:
+            self.record_shadow(batch)
+            return
+        self.sender.submit(batch)
+
+    def record_shadow(self, batch: Batch) -> None:
+        """Shadow rules: record the request that would have been sent; nothing goes to Braze."""
+        shape = batch.shape
+        rules = sorted({i.rule for i in batch.items})
+        for r in rules:
+            self.metrics.shadow_requests.labels(r).inc()
+        doc = {
+            "rules": rules,
+            "method": shape.method,
+            "path": shape.path,
+            "body": batch.body(),
+            "events": [
+                f"{i.ticket.record.topic}/{i.ticket.record.partition}@{i.ticket.record.offset}"
+                for i in batch.items
+            ],
+        }
+        log.info(
+            "shadow request (not sent)",
+            extra={"rules": rules, "path": shape.path, "items": len(batch)},
+        )
+        for item in batch.items:
+            if item.state_key is not None and self.schedules is not None:
+                self.schedules.on_final(item, False, None)
+        if self.shadow_topic:
+            holds = [Hold(item.ticket) for item in batch.items]
+
+            def acked() -> None:
+                for h in holds:
+                    h.release()
+
+            self.dlq.produce_raw(self.shadow_topic, None, orjson.dumps(doc), acked)
+        for item in batch.items:
+            item.ticket.done()
+
+    def drain_outcomes(self) -> None:
+        """Apply every outcome the sender reported since the last call."""
+        now = self.clock.time()
+        while True:
+            try:
+                o = self.outcomes.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(o, Control):
+                self._control(o)
+            elif o.accepted:
+                self._accepted(o, now)
+            else:
+                path = o.batch.shape.path
+                for item in o.batch.items:
+                    self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path))
+                    item.ticket.done()
+
+    def _accepted(self, o: Outcome, now: float) -> None:
+        partial = set(o.partial_items)  # 2xx + errors[]: these items were not delivered
+        self.flow.breaker.record(now, False, len(o.batch.items) - len(partial))
+        for idx, item in enumerate(o.batch.items):
+            if idx in partial:
+                # Braze accepted the request but says these were not delivered: dead-letter
+                # them (class "partial") so they can be inspected and replayed.
+                if item.state_key is not None and self.schedules is not None:
+                    self.schedules.on_final(item, True, o.response)
+                self.dead_letter(item.ticket, _partial_failure(o, item.rule))
+                item.ticket.done()
+                continue
+            self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
+            if item.state_key is not None and self.schedules is not None:
+                self.schedules.on_final(item, True, o.response)
+            else:  # a schedule's action is final once its state is written (the event is)
+                item.ticket.action_final(item.rule)
+            item.ticket.done()
+
+    def _control(self, c: Control) -> None:
+        if c.kind == "halt":
+            log.error("HALTED: %s", c.message, extra={"reason": c.reason})
+            self.flow.set(c.reason, True)
+        else:
+            log.warning("resumed: %s", c.message, extra={"reason": c.reason})
+            self.flow.set(c.reason, False)
+
+    def dead_letter(self, ticket: Ticket, failure: Failure) -> None:
+        """Write a dead letter for ``ticket``'s record; the ticket stays open until acked."""
+        record = ticket.record
+        headers = failure_headers(record, failure)
+        ticket.dead_lettered = True
+        hold = Hold(ticket)
+        self.metrics.events_dead_lettered.labels(
+            record.topic, failure.stage, failure.error_class
+        ).inc()
+        self.flow.breaker.record(self.clock.time(), True)
+        log.warning(
+            "dead-lettered",
+            extra={
+                "stage": failure.stage,
+                "rule": failure.rule,
+                "class": failure.error_class,
+                "reason": failure.message[:300],
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+            },
+        )
+
+        def acked() -> None:
+            self.metrics.dead_letter_produced.inc()
+            if failure.rule is not None:
+                ticket.action_final(failure.rule)
+            hold.release()
+
+        self.dlq.send(record, headers, acked)
+
+
+def _delivery_failure(o: Outcome, rule: str, endpoint: str) -> Failure:
+    return Failure(
+        "deliver",
+        o.reason,
+        o.message,
+        rule=rule,
+        status=o.status,
+        endpoint=endpoint,
+        response=o.body,
+        attempts=o.attempts,
+        first_failure=o.first_failure,
+        last_failure=o.last_failure,
+    )
+
+
+def _partial_failure(o: Outcome, rule: str) -> Failure:
+    return Failure(
+        "deliver",
+        "partial",
+        "; ".join(o.partial_errors)[:1000],
+        rule=rule,
+        status=o.status,
+        endpoint=o.batch.shape.path,
+        response=orjson.dumps(o.partial_errors).decode()[:1000],
+        attempts=o.attempts,
+    )
