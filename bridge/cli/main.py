@@ -50,7 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", "-c", required=True)
     rp.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
     rp.add_argument(
-        "--error-class", action="append", default=[], help="only this error class (repeatable)"
+        "--error-class",
+        action="append",
+        default=[],
+        help="only dead letters whose __bridge.errors.class is this (repeatable): DecodeError, "
+        "RuleError, ... for decode/rule failures, the delivery verdict (bad_request, not_found, "
+        "too_large, retries_exhausted, ...) for deliver failures",
     )
     rp.add_argument("--since", help="dead-lettered at or after (ISO-8601)")
     rp.add_argument("--until", help="dead-lettered at or before (ISO-8601)")
