@@ -88,7 +88,7 @@ def _fail_config(exc: ConfigError) -> int:
 
 def cmd_check(config: str) -> int:
     from bridge.rules.engine import compile_rules
-    from bridge.settings import load_settings
+    from bridge.settings import endpoint_warnings, load_settings
 
     missing: list[str] = []
     try:
@@ -101,6 +101,7 @@ def cmd_check(config: str) -> int:
     for r in rules.rules:
         print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}")
     warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
+    warnings += endpoint_warnings(settings.braze)
     seen: dict[tuple[str, str], str] = {}
     creates = {
         (r.schedule.name or r.name)

@@ -3,8 +3,11 @@
 Reasons: ``backpressure`` (too much in flight), ``circuit_breaker`` (too many dead letters),
 the sender's halts (``auth``: 401/403 until the key works), ``shutdown`` (the drain). Every
 reason except back-pressure is a halt: it is reported to readiness and to the
-``bridge_halted{reason}`` gauge. A partition waiting for the schema registry is paused on
-its own and resumed when its retry time has come (unless a reason pauses everything).
+``bridge_halted{reason}`` gauge. A sender's halt concerns one workspace: fetching goes on
+(that workspace's batches wait in its sender, its events' tickets stay open, back-pressure
+bounds them) and the halt becomes a pause reason only once every workspace is halted.
+A partition waiting for the schema registry is paused on its own and resumed when its
+retry time has come (unless a reason pauses everything).
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ class FlowControl:
         self.trackers = trackers
         self.inflight = inflight
         self.reasons: set[str] = set()
+        self.workspaces = frozenset(settings.braze.by_name())
+        self.halted_workspaces: dict[str, set[str]] = {}  # reason -> workspaces halted by it
         self.paused = False
         self.breaker = CircuitBreaker(
             self.cb.window_s, self.cb.min_events, self.cb.max_dead_letter_ratio
@@ -72,6 +77,21 @@ class FlowControl:
             self.reasons.discard(reason)
         if reason != BACKPRESSURE:
             self.health.halted(reason, on)
+
+    def set_workspace(self, reason: str, workspace: str, on: bool) -> None:
+        """One workspace's sender halted (or resumed) for ``reason``; pause only when every
+        configured workspace is halted (a halt from an unknown workspace pauses at once)."""
+        if workspace not in self.workspaces:
+            self.set(reason, on)
+            return
+        halted = self.halted_workspaces.setdefault(reason, set())
+        if on:
+            halted.add(workspace)
+        else:
+            halted.discard(workspace)
+        every = halted >= self.workspaces
+        if every != (reason in self.reasons):
+            self.set(reason, every)
 
     def waiting_for_registry(self, key: tuple[str, int]) -> bool:
         return bool(self.registry_retry_at) and key in self.registry_retry_at

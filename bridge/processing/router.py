@@ -34,6 +34,41 @@ class Submitting(Protocol):
     def submit(self, batch: Batch) -> None: ...
 
 
+class WorkspaceSender(Submitting, Protocol):
+    """One workspace's sender, as :class:`WorkspaceSenders` drives it."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class WorkspaceSenders:
+    """One sender per Braze workspace behind the loop's one ``Sending``: a batch goes to the
+    sender of its shape's workspace (a shape never mixes workspaces, so neither does a
+    request); each sender has its own connections, pacer and halt state."""
+
+    def __init__(self, senders: dict[str, WorkspaceSender]) -> None:
+        self.senders = senders
+
+    @property
+    def in_flight(self) -> int:
+        return sum(s.in_flight for s in self.senders.values())
+
+    def start(self) -> None:
+        for s in self.senders.values():
+            s.start()
+
+    def submit(self, batch: Batch) -> None:
+        self.senders[batch.shape.workspace].submit(batch)
+
+    def close(self) -> None:
+        for s in self.senders.values():
+            s.close()
+
+
 class Router:
     """Routes batches, failures and outcomes (all on the loop thread)."""
 
@@ -123,17 +158,18 @@ class Router:
         self.flow.breaker.record(now, False, len(o.batch.items))
         for item in o.batch.items:
             self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
+            self.tally.add(self.metrics.workspace_recipients_sent, item.shape.workspace)
             if item.state_key is not None and self.schedules is not None:
                 self.schedules.on_final(item, True, o.response)
             item.ticket.done()
 
     def _control(self, c: Control) -> None:
+        extra = {"reason": c.reason, "workspace": c.workspace}
         if c.kind == "halt":
-            log.error("HALTED: %s", c.message, extra={"reason": c.reason})
-            self.flow.set(c.reason, True)
+            log.error("HALTED (workspace %s): %s", c.workspace, c.message, extra=extra)
         else:
-            log.warning("resumed: %s", c.message, extra={"reason": c.reason})
-            self.flow.set(c.reason, False)
+            log.warning("resumed (workspace %s): %s", c.workspace, c.message, extra=extra)
+        self.flow.set_workspace(c.reason, c.workspace, c.kind == "halt")
 
     def dead_letter(self, ticket: Ticket, failure: Failure) -> None:
         """Write a dead letter for ``ticket``'s record; the ticket stays open until acked."""
