@@ -419,3 +419,31 @@ def test_real_senders_a_401_halts_one_workspace_only_and_it_resumes_by_probing()
             assert loop.flow.halted_workspaces["auth"] == set()
         finally:
             loop.sender.close()
+
+
+def test_a_reload_that_adds_a_workspace_is_refused_and_the_rules_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bridge.reload import Reloader
+
+    for k, v in {**ENV, "KEY_APAC": "key-apac"}.items():
+        monkeypatch.setenv(k, v)
+    r = Rig(load(raw_config()))
+    cfg = tmp_path / "bridge.yaml"
+    raw = raw_config([*RULES, rule("to-apac", "apac", "c-apac")])
+    raw["braze"]["workspaces"]["apac"] = {
+        "rest_endpoint": "https://rest.au-01.braze.com",
+        "api_key": "${KEY_APAC}",
+    }
+    cfg.write_text(yaml.safe_dump(raw))
+    running = r.loop.rules
+    assert Reloader(cfg, r.loop, r.metrics).reload() is False
+    assert r.metric("bridge_config_reloads_total", {"result": "failed"}) == 1
+    r.consumer.then([msg(0)])
+    r.poll()
+    assert r.loop.rules is running, "the running rules stay"
+    r.loop.flush()
+    assert len(r.us.batches) == len(r.eu.batches) == 1, "and keep delivering"
+    # The same workspaces with a rule moved between them reload fine.
+    cfg.write_text(yaml.safe_dump(raw_config([rule("to-us", "eu", "c-us")])))
+    assert Reloader(cfg, r.loop, r.metrics).reload() is True
