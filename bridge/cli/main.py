@@ -98,8 +98,11 @@ def cmd_check(config: str) -> int:
         return _fail_config(exc)
     print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {', '.join(settings.topics())}")
     width = max((len(r.name) for r in rules.rules), default=4)
+    spaces = {r.name: settings.workspace_of(r) for r in settings.rules if r.enabled}
+    several = settings.braze.workspaces is not None
     for r in rules.rules:
-        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}")
+        ws = f"  [workspace {spaces[r.name]}]" if several else ""
+        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}{ws}")
     warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
     warnings += endpoint_warnings(settings.braze)
     seen: dict[tuple[str, str], str] = {}

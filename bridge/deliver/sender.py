@@ -55,6 +55,7 @@ class Sender:
         # None: the deployment's only workspace ("default"), whose halt is the process's halt.
         self.workspace = workspace or "default"
         self._solo = workspace is None
+        metrics.workspace_halted.labels(self.workspace, "auth").set(0)  # exported from the start
         self.delivery = delivery
         self.metrics = metrics
         self.on_done = on_done

@@ -155,6 +155,7 @@ def test_check_warns_about_each_endpoint_that_is_no_braze_instance(
     out = capsys.readouterr().out
     assert "warning: braze.workspaces.eu.rest_endpoint: rest.lon-01.braze.com is not a Braze" in out
     assert "braze.workspaces.us" not in out, "rest.iad-01.braze.com is an instance"
+    assert "to-eu  orders -> campaign_trigger c-eu  [workspace eu]" in out
 
 
 # -- the loop with one fake sender per workspace ------------------------------------------
