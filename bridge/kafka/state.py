@@ -7,6 +7,9 @@ rebalance any replica can update or cancel any schedule. Keys:
                                                  or {"status": "cancelled", "at": ms}
     send_id/<campaign id>/<send id>          -> {"created": ms}
 
+A workspace other than ``default`` prefixes its keys with ``workspace/<name>/``
+(``bridge.schedules.workspace_key``).
+
 Writes update the local view at once and call ``on_ack`` once Kafka acknowledged them.
 """
 
