@@ -95,12 +95,22 @@ class Router:
         self.shadow_topic = shadow_topic
         self.targets = targets
         self.schedules: ScheduleCoordinator | None = None
+        self.held: dict[str, list[Batch]] = {}  # a workspace's batches while its breaker is open
 
     def send(self, batch: Batch) -> None:
         if batch.shape.shadow:
             self.record_shadow(batch)
             return
+        if self.flow.held and batch.shape.workspace in self.flow.held:
+            self.held.setdefault(batch.shape.workspace, []).append(batch)
+            return
         self.sender.submit(batch)
+
+    def _release_held(self) -> None:
+        """Submit the batches of each workspace whose breaker half-opened."""
+        for ws in [w for w in self.held if w not in self.flow.held]:
+            for batch in self.held.pop(ws):
+                self.sender.submit(batch)
 
     def record_shadow(self, batch: Batch) -> None:
         """Shadow rules: record the request that would have been sent; nothing goes to Braze."""
@@ -139,6 +149,8 @@ class Router:
     def drain_outcomes(self) -> None:
         """Apply every outcome the sender reported since the last call."""
         now = self.clock.time()
+        if self.held:
+            self._release_held()
         while True:
             try:
                 o = self.outcomes.get_nowait()
@@ -149,13 +161,13 @@ class Router:
             elif o.accepted:
                 self._accepted(o, now)
             else:
-                path = o.batch.shape.path
+                path, ws = o.batch.shape.path, o.batch.shape.workspace
                 for item in o.batch.items:
-                    self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path))
+                    self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path), ws)
                     item.ticket.done()
 
     def _accepted(self, o: Outcome, now: float) -> None:
-        self.flow.breaker.record(now, False, len(o.batch.items))
+        self.flow.record(now, False, len(o.batch.items), o.batch.shape.workspace)
         for item in o.batch.items:
             self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
             self.tally.add(self.metrics.workspace_recipients_sent, item.shape.workspace)
@@ -171,8 +183,10 @@ class Router:
             log.warning("resumed (workspace %s): %s", c.workspace, c.message, extra=extra)
         self.flow.set_workspace(c.reason, c.workspace, c.kind == "halt")
 
-    def dead_letter(self, ticket: Ticket, failure: Failure) -> None:
-        """Write a dead letter for ``ticket``'s record; the ticket stays open until acked."""
+    def dead_letter(self, ticket: Ticket, failure: Failure, workspace: str | None = None) -> None:
+        """Write a dead letter for ``ticket``'s record; the ticket stays open until acked.
+
+        ``workspace``: the workspace whose delivery failed (counted in its breaker)."""
         record = ticket.record
         headers = failure_headers(record, failure)
         ticket.dead_lettered = True
@@ -180,7 +194,7 @@ class Router:
         self.metrics.events_dead_lettered.labels(
             record.topic, failure.stage, failure.error_class
         ).inc()
-        self.flow.breaker.record(self.clock.time(), True)
+        self.flow.record(self.clock.time(), True, 1, workspace)
         log.warning(
             "dead-lettered",
             extra={

@@ -448,3 +448,42 @@ def test_a_reload_that_adds_a_workspace_is_refused_and_the_rules_kept(
     # The same workspaces with a rule moved between them reload fine.
     cfg.write_text(yaml.safe_dump(raw_config([rule("to-us", "eu", "c-us")])))
     assert Reloader(cfg, r.loop, r.metrics).reload() is True
+
+
+def test_one_workspaces_circuit_breaker_holds_only_its_requests() -> None:
+    """eu's campaign is gone (every eu request rejected): eu's breaker opens and holds eu's
+    requests for probe_interval_s; us keeps flowing, fetching is not paused; then eu's held
+    requests are sent again (half-open)."""
+    raw = raw_config()
+    raw["delivery"] = {
+        "circuit_breaker": {"min_events": 10, "max_dead_letter_ratio": 0.5, "probe_interval_s": 30}
+    }
+    r = Rig(load(raw))
+    r.consumer.then([msg(i) for i in range(12)])
+    r.poll()
+    r.loop.flush()
+    r.us.answer_all()
+    r.eu.answer_all(accepted=False, status=400, reason="bad_request")
+    r.poll(2)
+    assert len(r.producer.records) == 12, "eu's 12 recipients dead-lettered"
+    halted = {"workspace": "eu", "reason": "circuit_breaker"}
+    assert r.metric("bridge_workspace_halted", halted) == 1
+    assert r.metric("bridge_circuit_breaker_open", {}) == 0, "not the process-wide breaker"
+    assert r.consumer.paused == set()
+    r.consumer.then([msg(i) for i in range(12, 15)])
+    r.poll()
+    r.loop.flush()
+    assert [len(b) for b in r.us.batches] == [3], "us keeps flowing"
+    assert r.eu.batches == [], "eu's requests are held while its breaker is open"
+    r.us.answer_all()
+    r.poll()
+    assert r.metric("bridge_workspace_recipients_sent_total", {"workspace": "us"}) == 15
+    assert r.consumer.committed() == {("orders", 0): 12}, "the held events are not final"
+    r.loop.clock.advance(30)
+    r.poll(2)  # the tick that half-opens the breaker, then the next one sends what was held
+    assert [len(b) for b in r.eu.batches] == [3], "half-open: the held request is sent"
+    assert r.metric("bridge_workspace_halted", halted) == 0
+    r.eu.answer_all()
+    r.poll()
+    assert r.consumer.committed() == {("orders", 0): 15}
+    assert len(r.producer.records) == 12
