@@ -177,10 +177,11 @@ class Router:
 
     def _control(self, c: Control) -> None:
         extra = {"reason": c.reason, "workspace": c.workspace}
+        which = f" (workspace {c.workspace})" if len(self.flow.workspaces) > 1 else ""
         if c.kind == "halt":
-            log.error("HALTED (workspace %s): %s", c.workspace, c.message, extra=extra)
+            log.error("HALTED%s: %s", which, c.message, extra=extra)
         else:
-            log.warning("resumed (workspace %s): %s", c.workspace, c.message, extra=extra)
+            log.warning("resumed%s: %s", which, c.message, extra=extra)
         self.flow.set_workspace(c.reason, c.workspace, c.kind == "halt")
 
     def dead_letter(self, ticket: Ticket, failure: Failure, workspace: str | None = None) -> None:
