@@ -33,6 +33,7 @@ from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
 from bridge.processing.loop import KafkaConsumer, Loop, Sending
 from bridge.processing.mapper import Mapper
+from bridge.processing.router import WorkspaceSenders
 from bridge.processing.sources import Source
 from bridge.reload import Reloader
 from bridge.rules.engine import RuleSet, compile_rules
@@ -129,6 +130,21 @@ def preflight(
 
 
 # -- construction ------------------------------------------------------------------------------
+def make_senders(
+    settings: Settings, metrics: Metrics, outcomes: queue.SimpleQueue[Outcome | Control]
+) -> Sending:
+    """One sender for the single ``braze`` block; with ``braze.workspaces``, one per workspace
+    (own connections, pacer, halt state) behind a :class:`WorkspaceSenders`."""
+    if settings.braze.workspaces is None:
+        return Sender(settings.braze, settings.delivery, metrics, outcomes.put)
+    return WorkspaceSenders(
+        {
+            name: Sender(ws, settings.delivery, metrics, outcomes.put, workspace=name)
+            for name, ws in settings.braze.workspaces.items()
+        }
+    )
+
+
 def build(
     settings: Settings,
     rules: RuleSet,
@@ -165,7 +181,7 @@ def build(
     if outcomes is None:
         outcomes = queue.SimpleQueue()
     if sender is None:
-        sender = Sender(settings.braze, settings.delivery, metrics, outcomes.put)
+        sender = make_senders(settings, metrics, outcomes)
     dlq = DeadLetterWriter(
         producer or clients.make_producer(settings.kafka), settings.kafka.dead_letter_topic
     )
@@ -226,6 +242,7 @@ def run(config_path: str) -> int:
                 "rules": len(rules.rules),
                 "topics": settings.topics(),
                 "endpoint": settings.braze.rest_endpoint,
+                "workspaces": sorted(settings.braze.by_name()),
                 "group": settings.kafka.group_id,
                 "metrics_port": server.port if server else None,
             },

@@ -79,6 +79,16 @@ class Reloader:
             log.error("config reload failed; keeping the running rules: %s", exc)
             return False
         old = self.target.settings
+        if set(settings.braze.by_name()) != set(old.braze.by_name()):
+            # The senders are built at start-up: a rule must not name a workspace without one.
+            self.metrics.config_reloads.labels("failed").inc()
+            log.error(
+                "config reload failed; keeping the running rules: braze.workspaces changed "
+                "(%s -> %s); adding or removing a workspace needs a restart",
+                ", ".join(sorted(old.braze.by_name())),
+                ", ".join(sorted(settings.braze.by_name())),
+            )
+            return False
         if settings.model_dump(exclude={"rules"}) != old.model_dump(exclude={"rules"}):
             log.warning("config reload: only rules are reloaded; other changes need a restart")
         self.target.swap_rules(rules)

@@ -17,6 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from bridge.actions.base import Item, Shape
@@ -25,6 +26,12 @@ from bridge.kafka.state import StateStore
 from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.schedules")
+
+
+def workspace_key(workspace: str, key: str) -> str:
+    """A state-topic key of ``workspace``: the default workspace keeps the bare key (state
+    topics written before workspaces stay valid); another gets ``workspace/<name>/`` first."""
+    return key if workspace == "default" else f"workspace/{workspace}/{key}"
 
 
 class ScheduleCoordinator:
@@ -38,7 +45,7 @@ class ScheduleCoordinator:
         self.deferred: dict[str, deque[Item]] = {}
 
     def handle(self, item: Item) -> None:
-        key = item.state_key or ""
+        key = item.state_key = workspace_key(item.shape.workspace, item.state_key or "")
         if key in self.busy:
             self.deferred.setdefault(key, deque()).append(item)
             return
@@ -96,6 +103,8 @@ class ScheduleCoordinator:
         if path.startswith("/messages/") and "messages" in item.payload:
             payload["messages"] = item.payload["messages"]
         new_shape = Shape.make("POST", path, base, None, 1, "default", "schedule_update")
+        if shape.workspace != new_shape.workspace:
+            new_shape = replace(new_shape, workspace=shape.workspace)
         self._count("create_moved_existing")
         return Item(
             item.ticket, item.rule, new_shape, item.identity, payload, state_key=item.state_key

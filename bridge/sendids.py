@@ -25,7 +25,8 @@ from bridge.actions.common import set_generated_send_id
 from bridge.deliver.client import sync_client
 from bridge.errors import ConfigError
 from bridge.kafka.state import StateStore
-from bridge.settings import Settings
+from bridge.schedules import workspace_key
+from bridge.settings import BrazeSettings, Settings
 
 log = logging.getLogger("bridge.sendids")
 
@@ -39,18 +40,22 @@ def already_exists(status: int, text: str) -> bool:
     return 400 <= status < 500 and status not in (401, 403, 429) and bool(_EXISTS.search(text))
 
 
-def wanted(settings: Settings) -> list[tuple[int, str, str]]:
+def wanted(settings: Settings) -> list[tuple[int, str, str, str]]:
+    """(rule index, campaign_id, send_id, workspace) of each send id the rules name, once."""
     out = []
     seen = set()
     for i, r in enumerate(settings.rules):
-        if r.enabled and r.send_id and r.campaign_id and (r.campaign_id, r.send_id) not in seen:
-            seen.add((r.campaign_id, r.send_id))
-            out.append((i, r.campaign_id, r.send_id))
+        if not (r.enabled and r.send_id and r.campaign_id):
+            continue
+        ws = settings.workspace_of(r)
+        if (r.campaign_id, r.send_id, ws) not in seen:
+            seen.add((r.campaign_id, r.send_id, ws))
+            out.append((i, r.campaign_id, r.send_id, ws))
     return out
 
 
-def generated_key(campaign: str, rule: str) -> str:
-    return f"send_id_generated/{campaign}/{rule}"
+def generated_key(campaign: str, rule: str, workspace: str = "default") -> str:
+    return workspace_key(workspace, f"send_id_generated/{campaign}/{rule}")
 
 
 def _post(client: httpx.Client, body: dict[str, str], field: str) -> httpx.Response:
@@ -75,21 +80,22 @@ def ensure_generated_send_ids(
 ) -> int:
     """Known generated send ids from the state topic; Braze generates the missing ones."""
     rules = [
-        (i, r.campaign_id, r.name)
+        (i, r.campaign_id, r.name, settings.workspace_of(r))
         for i, r in enumerate(settings.rules)
         if r.enabled and r.generate_send_id and r.campaign_id
     ]
     todo = []
-    for i, campaign, name in rules:
-        known = store.get(generated_key(campaign, name))
+    for i, campaign, name, ws in rules:
+        known = store.get(generated_key(campaign, name, ws))
         if isinstance(known, dict) and isinstance(known.get("send_id"), str):
             set_generated_send_id(campaign, name, known["send_id"])
         else:
-            todo.append((i, campaign, name))
+            todo.append((i, campaign, name, ws))
     if not todo:
         return 0
-    with sync_client(settings.braze, transport) as client:
-        for i, campaign, name in todo:
+    spaces = settings.braze.by_name()
+    for i, campaign, name, ws in todo:
+        with sync_client(spaces[ws], transport) as client:
             field = f"rules[{i}].generate_send_id"
             r = _post(client, {"campaign_id": campaign}, field)
             try:
@@ -104,7 +110,7 @@ def ensure_generated_send_ids(
                     field=field,
                 )
             store.put(
-                generated_key(campaign, name),
+                generated_key(campaign, name, ws),
                 {"send_id": sid, "created": int(time.time() * 1000)},
             )
             set_generated_send_id(campaign, name, sid)
@@ -113,15 +119,37 @@ def ensure_generated_send_ids(
     return len(todo)
 
 
+def send_id_key(workspace: str, campaign_id: str, send_id: str) -> str:
+    """The state-topic key of a created send id (send ids are per workspace)."""
+    return workspace_key(workspace, f"send_id/{campaign_id}/{send_id}")
+
+
 def ensure_send_ids(
     settings: Settings, store: StateStore, transport: httpx.BaseTransport | None = None
 ) -> int:
-    """Create the send ids the rules name and the state topic does not know; return created."""
+    """Create the send ids the rules name and the state topic does not know; return created.
+
+    Each is created in its rule's workspace (Braze's 100-a-day limit is per workspace); send
+    ids Braze generates (``generate_send_id``) first."""
     generated = ensure_generated_send_ids(settings, store, transport)
-    todo = [(i, c, s) for i, c, s in wanted(settings) if store.get(f"send_id/{c}/{s}") is None]
-    if not todo:
-        return generated
-    b = settings.braze
+    todo = [w for w in wanted(settings) if store.get(send_id_key(w[3], w[1], w[2])) is None]
+    created = 0
+    for name, b in settings.braze.by_name().items():
+        mine = [(i, c, s) for i, c, s, ws in todo if ws == name]
+        if mine:
+            created += _create(b, mine, store, name, transport)
+    if created:
+        store.flush(15)
+    return created + generated
+
+
+def _create(
+    b: BrazeSettings,
+    todo: list[tuple[int, str, str]],
+    store: StateStore,
+    workspace: str,
+    transport: httpx.BaseTransport | None,
+) -> int:
     created = 0
     with sync_client(b, transport) as client:
         for i, campaign, send_id in todo:
@@ -146,7 +174,9 @@ def ensure_send_ids(
                     "send_id already exists in Braze",
                     extra={"campaign_id": campaign, "send_id": send_id, "status": r.status_code},
                 )
-                store.put(f"send_id/{campaign}/{send_id}", {"created": int(time.time() * 1000)})
+                store.put(
+                    send_id_key(workspace, campaign, send_id), {"created": int(time.time() * 1000)}
+                )
                 continue
             if not 200 <= r.status_code < 300:
                 quota = " (Braze allows 100 new send ids per day)" if r.status_code == 429 else ""
@@ -155,8 +185,11 @@ def ensure_send_ids(
                     f"{r.status_code} {r.text[:300]}{quota}",
                     field=f"rules[{i}].send_id",
                 )
-            store.put(f"send_id/{campaign}/{send_id}", {"created": int(time.time() * 1000)})
+            key = send_id_key(workspace, campaign, send_id)
+            store.put(key, {"created": int(time.time() * 1000)})
             created += 1
-            log.info("created send_id", extra={"campaign_id": campaign, "send_id": send_id})
-    store.flush(15)
-    return created + generated
+            log.info(
+                "created send_id",
+                extra={"campaign_id": campaign, "send_id": send_id, "workspace": workspace},
+            )
+    return created

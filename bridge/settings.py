@@ -138,14 +138,22 @@ class KafkaSettings(_Model):
         return v
 
 
+WORKSPACE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+DEFAULT_WORKSPACE = "default"
+# Fields of the braze block that each workspace inherits unless it sets its own.
+_INHERITED = ("connect_timeout_s", "request_timeout_s", "max_in_flight", "http_transport")
+
+
 class BrazeSettings(_Model):
-    """The Braze REST endpoint of the workspace and its key."""
+    """The Braze REST endpoint of the workspace and its key (or ``workspaces``: several)."""
 
     rest_endpoint: str = Field(
         description="REST endpoint of the instance, e.g. https://rest.iad-01.braze.com, "
-        "or the sandbox http://127.0.0.1:4010"
+        "or the sandbox http://127.0.0.1:4010 (with workspaces: in each workspace)"
     )
-    api_key: SecretStr = Field(description="REST API key: ${BRAZE_API_KEY} or ${file:/path}")
+    api_key: SecretStr = Field(
+        description="REST API key: ${BRAZE_API_KEY} or ${file:/path} (with workspaces: in each)",
+    )
     connect_timeout_s: float = Field(5.0, gt=0, description="TCP/TLS connect timeout")
     request_timeout_s: float = Field(30.0, gt=0, description="Read/write timeout per request")
     max_in_flight: int = Field(16, ge=1, le=512, description="Concurrent requests at most")
@@ -155,12 +163,61 @@ class BrazeSettings(_Model):
         "CPU per request); httpx: httpx's default transport (honours HTTPS_PROXY)",
     )
 
+    workspaces: dict[str, BrazeSettings] | None = Field(
+        None,
+        description="Several Braze workspaces by name, each {rest_endpoint, api_key, ...}; "
+        "instead of rest_endpoint/api_key here. Rules choose one with 'workspace'; the other "
+        "fields of this block are the workspaces' defaults",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workspaces_block(cls, data: Any) -> Any:
+        """With ``workspaces``: inherit this block's settings into each; this block itself
+        takes the default workspace's endpoint and key (the one named ``default``, or the
+        first) so code that knows one workspace keeps working."""
+        if not isinstance(data, dict) or data.get("workspaces") is None:
+            return data
+        spaces = data["workspaces"]
+        if not isinstance(spaces, dict) or not spaces:
+            raise ValueError("workspaces must map at least one name to {rest_endpoint, api_key}")
+        given = sorted({"rest_endpoint", "api_key"} & set(data))
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} belong inside each workspace when workspaces are given"
+            )
+        merged: dict[str, Any] = {}
+        for name, ws in spaces.items():
+            if not isinstance(name, str) or not re.match(WORKSPACE_NAME, name):
+                raise ValueError(f"workspace name {name!r} must match {WORKSPACE_NAME}")
+            if isinstance(ws, dict):
+                if "workspaces" in ws:
+                    raise ValueError(f"workspace {name!r} cannot hold workspaces")
+                ws = {**{k: data[k] for k in _INHERITED if k in data}, **ws}
+            merged[name] = ws
+        first = merged.get(DEFAULT_WORKSPACE) or next(iter(merged.values()))
+        out = {**data, "workspaces": merged}
+        if isinstance(first, dict):
+            out.update({k: first[k] for k in ("rest_endpoint", "api_key") if k in first})
+        return out
+
     @field_validator("rest_endpoint")
     @classmethod
     def _url(cls, v: str) -> str:
         if not re.match(r"^https?://[^/\s]+(:\d+)?/?$", v):
             raise ValueError("must be a URL like https://rest.iad-01.braze.com (no path)")
         return v.rstrip("/")
+
+    def by_name(self) -> dict[str, BrazeSettings]:
+        """Every workspace by name: the single block is the workspace ``default``."""
+        return dict(self.workspaces) if self.workspaces else {DEFAULT_WORKSPACE: self}
+
+    def default_workspace(self) -> str | None:
+        """The workspace of a rule that names none: the only one, or ``default``; else None."""
+        names = self.by_name()
+        if len(names) == 1:
+            return next(iter(names))
+        return DEFAULT_WORKSPACE if DEFAULT_WORKSPACE in names else None
 
 
 class BatchingSettings(_Model):
@@ -276,6 +333,13 @@ class Settings(_Model):
     def decoder_for(self, topic: str) -> DecoderSettings:
         return self.decoding.get(topic) or self.decoding.get("*") or DecoderSettings()
 
+    def workspace_of(self, rule: RuleSettings) -> str:
+        """The workspace ``rule`` sends to (validated at load: always a configured one)."""
+        name = rule.workspace or self.braze.default_workspace()
+        if name is None:
+            raise ConfigError(f"rule {rule.name!r} names no workspace", field="rules")
+        return name
+
 
 # --- loading ------------------------------------------------------------------------------
 
@@ -324,6 +388,12 @@ def _resolve_secrets(
             braze["api_key"] = secrets.resolve(key, environ=env, base_dir=base)
         except ValueError as exc:
             raise ConfigError(str(exc), file=file, field="braze.api_key") from exc
+    spaces = braze.get("workspaces") if isinstance(braze, dict) else None
+    if isinstance(spaces, dict):
+        for name, ws in spaces.items():
+            if isinstance(ws, dict) and "api_key" in ws:
+                field = f"braze.workspaces.{name}.api_key"
+                ws["api_key"] = _resolve_one(ws["api_key"], file, field, base, env)
     kafka = raw.get("kafka")
     props = kafka.get("properties") if isinstance(kafka, dict) else None
     if isinstance(props, dict):
@@ -358,6 +428,42 @@ def _resolve_secrets(
                     raise ConfigError(str(exc), file=file, field=field) from exc
 
 
+def _resolve_one(
+    value: Any, file: str, field: str, base: Path, env: Mapping[str, str] | None
+) -> str:
+    if not isinstance(value, str) or not secrets.is_reference(value):
+        raise ConfigError(
+            "the API key must not be written in the file; use ${BRAZE_API_KEY} or "
+            "${file:/path/to/key}",
+            file=file,
+            field=field,
+        )
+    try:
+        return secrets.resolve(value, environ=env, base_dir=base)
+    except ValueError as exc:
+        raise ConfigError(str(exc), file=file, field=field) from exc
+
+
+def check_workspaces(settings: Settings, file: str) -> None:
+    """Every enabled rule sends to a configured workspace (named, or the default one)."""
+    names = settings.braze.by_name()
+    default = settings.braze.default_workspace()
+    for i, r in enumerate(settings.rules):
+        if r.workspace is None and default is None:
+            raise ConfigError(
+                f"several workspaces ({', '.join(names)}) and none is named 'default': "
+                "the rule must name its workspace",
+                file=file,
+                field=f"rules[{i}].workspace",
+            )
+        if r.workspace is not None and r.workspace not in names:
+            raise ConfigError(
+                f"unknown workspace {r.workspace!r} (configured: {', '.join(names)})",
+                file=file,
+                field=f"rules[{i}].workspace",
+            )
+
+
 def parse_settings(
     raw: Any,
     *,
@@ -371,7 +477,9 @@ def parse_settings(
     base = base_dir or Path.cwd()
     _resolve_secrets(raw, file, base, environ)
     try:
-        return Settings.model_validate(raw)
+        settings = Settings.model_validate(raw)
+        check_workspaces(settings, file)
+        return settings
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -412,15 +520,45 @@ def load_settings(
     return parse_settings(raw, file=str(p), base_dir=p.parent, environ=environ)
 
 
+# Braze's REST hosts, one per instance (docs: "API basics", the instance list).
+BRAZE_REST_HOSTS = frozenset(
+    [f"rest.iad-0{i}.braze.com" for i in range(1, 9)]
+    + ["rest.us-10.braze.com", "rest.fra-01.braze.eu", "rest.fra-02.braze.eu"]
+    + [f"rest.{x}-01.braze.com" for x in ("au", "id", "jp", "kr")]
+)
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]", "sandbox")
+
+
+def endpoint_warnings(braze: BrazeSettings) -> list[str]:
+    """``check``: every workspace's endpoint that is no Braze instance's REST host (loopback
+    and the sandbox excepted), and plain http to a Braze host."""
+    out = []
+    for name, ws in braze.by_name().items():
+        where = "braze" if braze.workspaces is None else f"braze.workspaces.{name}"
+        scheme, _, rest = ws.rest_endpoint.partition("://")
+        host = rest.rsplit(":", 1)[0] if not rest.startswith("[") else rest.split("]")[0] + "]"
+        if host in BRAZE_REST_HOSTS:
+            if scheme != "https":
+                out.append(f"{where}.rest_endpoint: Braze serves {host} over https only")
+        elif host not in _LOCAL_HOSTS and not host.startswith("127."):
+            out.append(
+                f"{where}.rest_endpoint: {host} is not a Braze REST host "
+                "(rest.iad-01.braze.com ... rest.fra-02.braze.eu; see the REST endpoint next to "
+                "the key under Settings > APIs and Identifiers)"
+            )
+    return out
+
+
 def is_secret_property(name: str) -> bool:
     """A ``kafka.properties`` name whose value is a secret (must be a reference; scrubbed)."""
     return _SECRET_PROPERTY.search(name) is not None and "location" not in name
 
 
 def secret_values(settings: Settings) -> list[str]:
-    """Every secret value of ``settings``: the Braze key, the secret Kafka properties (the same
-    rule that refuses them as literals) and the registry's password or token. Logs scrub each."""
-    out = [settings.braze.api_key.get_secret_value()]
+    """Every secret value of ``settings``: each workspace's Braze key, the secret Kafka
+    properties (the same rule that refuses them as literals) and the registry's password or
+    token. Logs scrub each."""
+    out = [ws.api_key.get_secret_value() for ws in settings.braze.by_name().values()]
     out += [str(v) for k, v in settings.kafka.properties.items() if is_secret_property(k)]
     reg = settings.schema_registry
     if reg is not None:

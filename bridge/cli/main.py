@@ -54,7 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     rp.add_argument("--config", "-c", required=True)
     rp.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
     rp.add_argument(
-        "--error-class", action="append", default=[], help="only this error class (repeatable)"
+        "--error-class",
+        action="append",
+        default=[],
+        help="only dead letters whose __bridge.errors.class is this (repeatable): DecodeError, "
+        "RuleError, ... for decode/rule failures, the delivery verdict (bad_request, not_found, "
+        "too_large, retries_exhausted, ...) for deliver failures",
     )
     rp.add_argument("--since", help="dead-lettered at or after (ISO-8601)")
     rp.add_argument("--until", help="dead-lettered at or before (ISO-8601)")
@@ -102,8 +107,11 @@ def cmd_check(config: str) -> int:
         return _fail_config(exc)
     print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {', '.join(settings.topics())}")
     width = max((len(r.name) for r in rules.rules), default=4)
+    spaces = {r.name: settings.workspace_of(r) for r in settings.rules if r.enabled}
+    several = settings.braze.workspaces is not None
     for r in rules.rules:
-        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}")
+        ws = f"  [workspace {spaces[r.name]}]" if several else ""
+        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}{ws}")
     for w in check_warnings(settings, rules, missing):
         print(f"warning: {w}")
     return EXIT_OK
@@ -111,7 +119,10 @@ def cmd_check(config: str) -> int:
 
 def check_warnings(settings: Settings, rules: RuleSet, missing: list[str]) -> list[str]:
     """The warnings of ``check`` (also shown by ``console`` beside the rules)."""
+    from bridge.settings import endpoint_warnings
+
     warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
+    warnings += endpoint_warnings(settings.braze)
     seen: dict[tuple[str, str], str] = {}
     creates = {
         (r.schedule.name or r.name)

@@ -78,3 +78,4 @@ class Control:
     kind: str  # "halt" | "resume"
     reason: str
     message: str
+    workspace: str = "default"  # the workspace whose sender halted or resumed

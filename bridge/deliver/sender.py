@@ -55,15 +55,23 @@ class Sender:
         metrics: Metrics,
         on_done: Callable[[Outcome | Control], None],
         transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        workspace: str | None = None,
     ) -> None:
         self.braze = braze
+        # One sender per workspace: its pacer, halt state and connections are that workspace's.
+        # None: the deployment's only workspace ("default"), whose halt is the process's halt.
+        self.workspace = workspace or "default"
+        self._solo = workspace is None
+        metrics.workspace_halted.labels(self.workspace, "auth").set(0)  # exported from the start
         self.delivery = delivery
         self.metrics = metrics
         self.on_done = on_done
         self.pacer = Pacer(delivery.pacing.reserve_fraction, delivery.pacing.enabled)
         self._transport = transport
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="braze-sender", daemon=True)
+        name = "braze-sender" if workspace is None else f"braze-sender-{workspace}"
+        self._thread = threading.Thread(target=self._run_loop, name=name, daemon=True)
         self._ready = threading.Event()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -223,6 +231,7 @@ class Sender:
                     self._probe.release()
             attempts += 1
             self.metrics.requests.labels(endpoint, status_class(status)).inc()
+            self.metrics.workspace_requests.labels(self.workspace, status_class(status)).inc()
             if elapsed is not None:
                 self.metrics.request_duration.labels(endpoint).observe(elapsed)
             v = classified.verdict
@@ -390,6 +399,7 @@ class Sender:
         p = self.pacer.pool(pool)
         if p.remaining is not None:
             self.metrics.ratelimit_remaining.labels(pool).set(p.remaining)
+            self.metrics.workspace_ratelimit_remaining.labels(self.workspace, pool).set(p.remaining)
         if p.limit is not None:
             self.metrics.ratelimit_limit.labels(pool).set(p.limit)
         if p.reset:
@@ -410,13 +420,16 @@ class Sender:
             else:
                 self._halt_kind = "auth"
                 hint = "check the API key, its permissions and the REST endpoint"
-            self.metrics.halted.labels(self._halt_kind).set(1)
+            self.metrics.workspace_halted.labels(self.workspace, self._halt_kind).set(1)
+            if self._solo:
+                self.metrics.halted.labels(self._halt_kind).set(1)
             self.on_done(
                 Control(
                     "halt",
                     self._halt_kind,
                     f"Braze answered {status} ({classified.message or classified.reason}): "
                     f"{hint}; probing every {self.delivery.halt_probe_interval_s:g}s",
+                    workspace=self.workspace,
                 )
             )
 
@@ -426,7 +439,9 @@ class Sender:
         self.halted = None
         self._unhalted.set()
         kind = self._halt_kind
-        self.metrics.halted.labels(kind).set(0)
+        self.metrics.workspace_halted.labels(self.workspace, kind).set(0)
+        if self._solo:
+            self.metrics.halted.labels(kind).set(0)
         self.on_done(
             Control(
                 "resume",
@@ -434,6 +449,7 @@ class Sender:
                 "Braze accepts the API key again"
                 if kind == "auth"
                 else "Braze answers on its documented paths again",
+                workspace=self.workspace,
             )
         )
 

@@ -17,6 +17,9 @@ than the grace, is removed with a tombstone, which compaction then drops. A late
 expired schedule finds no schedule: it is counted (``update_unknown``) and logged, like any
 update of an unknown key; a late cancel is remembered as a cancel marker, which expires in turn.
 
+A workspace other than ``default`` prefixes its keys with ``workspace/<name>/``
+(``bridge.schedules.workspace_key``).
+
 Writes update the local view at once and call ``on_ack`` once Kafka acknowledged them.
 """
 

@@ -1,7 +1,7 @@
 """Every Prometheus series the bridge exports, in one place.
 
-Labels come only from bounded sets: topic, rule name, endpoint path, pool, status class,
-error class. Never user ids, event ids, keys or messages.
+Labels come only from bounded sets: topic, rule name, workspace name, endpoint path, pool,
+status class, error class. Never user ids, event ids, keys or messages.
 """
 
 from __future__ import annotations
@@ -100,6 +100,32 @@ class Metrics:
             registry=r,
         )
         self.halted = Gauge("bridge_halted", "1 while halted, by reason", ["reason"], registry=r)
+        # Per workspace (names come from braze.workspaces: bounded). bridge_halted{reason="auth"}
+        # is 1 only while every workspace is halted (fetching paused, not ready).
+        self.workspace_halted = Gauge(
+            "bridge_workspace_halted",
+            "1 while this workspace's sender is halted (its rules wait), by reason",
+            ["workspace", "reason"],
+            registry=r,
+        )
+        self.workspace_requests = Counter(
+            "bridge_workspace_requests",
+            "HTTP requests to Braze by workspace",
+            ["workspace", "status_class"],
+            registry=r,
+        )
+        self.workspace_recipients_sent = Counter(
+            "bridge_workspace_recipients_sent",
+            "Recipients (items) accepted by Braze, by workspace",
+            ["workspace"],
+            registry=r,
+        )
+        self.workspace_ratelimit_remaining = Gauge(
+            "bridge_workspace_ratelimit_remaining",
+            "X-RateLimit-Remaining by workspace and pool",
+            ["workspace", "pool"],
+            registry=r,
+        )
         self.last_poll = Gauge(
             "bridge_last_poll_timestamp_seconds", "Last successful poll", registry=r
         )

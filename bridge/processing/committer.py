@@ -106,7 +106,7 @@ class Committer:
             if tr is None:
                 continue
             tr.confirmed = tp.offset
-            tr.log.acknowledged(tp.offset, tp.metadata or "")
+            tr.log.acknowledged(tp.offset, getattr(tp, "metadata", None) or "")
             if tp.offset < tr.committed:
                 tr.committed = tp.offset  # a stale acknowledgement: commit again next tick
             ok += 1
@@ -126,7 +126,7 @@ class Committer:
             for i, tp in enumerate(partitions):
                 tr = self.trackers.get((tp.topic, tp.partition))
                 if tr is not None:
-                    logs[i], sent[i] = tr.log, tp.metadata or ""
+                    logs[i], sent[i] = tr.log, getattr(tp, "metadata", None) or ""
                     names[i] = f"{tp.topic}[{tp.partition}]"
             for i in refused_too_large(logs, sent):
                 log.warning(
@@ -142,7 +142,7 @@ class Committer:
             if tr is not None:
                 tr.committed = tr.confirmed
                 if not too_large:
-                    tr.log.refused(tp.metadata or "", too_large=False)
+                    tr.log.refused(getattr(tp, "metadata", None) or "", too_large=False)
 
 
 def _too_large(err: object) -> bool:

@@ -3,8 +3,11 @@
 Reasons: ``backpressure`` (too much in flight), ``circuit_breaker`` (too many dead letters),
 the sender's halts (``auth``: 401/403 until the key works), ``shutdown`` (the drain). Every
 reason except back-pressure is a halt: it is reported to readiness and to the
-``bridge_halted{reason}`` gauge. A partition waiting for the schema registry is paused on
-its own and resumed when its retry time has come (unless a reason pauses everything).
+``bridge_halted{reason}`` gauge. A sender's halt concerns one workspace: fetching goes on
+(that workspace's batches wait in its sender, its events' tickets stay open, back-pressure
+bounds them) and the halt becomes a pause reason only once every workspace is halted.
+A partition waiting for the schema registry is paused on its own and resumed when its
+retry time has come (unless a reason pauses everything).
 """
 
 from __future__ import annotations
@@ -57,11 +60,21 @@ class FlowControl:
         self.trackers = trackers
         self.inflight = inflight
         self.reasons: set[str] = set()
+        self.workspaces = frozenset(settings.braze.by_name())
+        self.halted_workspaces: dict[str, set[str]] = {}  # reason -> workspaces halted by it
         self.paused = False
         self.breaker = CircuitBreaker(
             self.cb.window_s, self.cb.min_events, self.cb.max_dead_letter_ratio
         )
         self._breaker_until = 0.0
+        # With several workspaces each also has its own breaker: when it opens, that
+        # workspace's batches are held (by the router) for probe_interval_s, the others flow.
+        several = len(self.workspaces) > 1
+        self.workspace_breakers = {
+            ws: CircuitBreaker(self.cb.window_s, self.cb.min_events, self.cb.max_dead_letter_ratio)
+            for ws in (sorted(self.workspaces) if several else ())
+        }
+        self.held: dict[str, float] = {}  # workspace -> when its open breaker half-opens
         self.registry_retry_at: dict[tuple[str, int], float] = {}
 
     # -- reasons ---------------------------------------------------------------------------
@@ -74,6 +87,55 @@ class FlowControl:
         if reason != BACKPRESSURE:
             self.health.halted(reason, on)
 
+    def set_workspace(self, reason: str, workspace: str, on: bool) -> None:
+        """One workspace's sender halted (or resumed) for ``reason``; pause only when every
+        configured workspace is halted (a halt from an unknown workspace pauses at once)."""
+        if workspace not in self.workspaces:
+            self.set(reason, on)
+            return
+        halted = self.halted_workspaces.setdefault(reason, set())
+        if on:
+            halted.add(workspace)
+        else:
+            halted.discard(workspace)
+        every = halted >= self.workspaces
+        if every != (reason in self.reasons):
+            self.set(reason, every)
+
+    def record(self, now: float, dead: bool, n: int = 1, workspace: str | None = None) -> None:
+        """``n`` events became final. With several workspaces a workspace's delivery outcomes
+        count in its own breaker, and the process-wide one counts as dead only the dead
+        letters no workspace owns (decode and mapping failures): one workspace's broken
+        campaign holds that workspace, not every partition."""
+        wb = self.workspace_breakers.get(workspace) if workspace is not None else None
+        if wb is not None:
+            wb.record(now, dead, n)
+        self.breaker.record(now, dead and wb is None, n)
+
+    def _check_workspace_breakers(self, now: float) -> None:
+        cbs = self.cb
+        for ws, wb in self.workspace_breakers.items():
+            if ws in self.held:
+                if now >= self.held[ws]:
+                    log.warning("circuit breaker of workspace %s half-open: sending again", ws)
+                    del self.held[ws]
+                    wb.reset()
+                    self.metrics.workspace_halted.labels(ws, CIRCUIT_BREAKER).set(0)
+            elif wb.tripped():
+                log.error(
+                    "HALTED (workspace %s): circuit breaker open: %.0f%% of %d of its events in "
+                    "the last %gs were dead-lettered (limit %.0f%%); its requests are held for "
+                    "%gs, other workspaces keep flowing. Check its rules and campaign/Canvas ids.",
+                    ws,
+                    wb.dead / max(wb.finals, 1) * 100,
+                    wb.finals,
+                    cbs.window_s,
+                    cbs.max_dead_letter_ratio * 100,
+                    cbs.probe_interval_s,
+                )
+                self.held[ws] = now + cbs.probe_interval_s
+                self.metrics.workspace_halted.labels(ws, CIRCUIT_BREAKER).set(1)
+
     def waiting_for_registry(self, key: tuple[str, int]) -> bool:
         return bool(self.registry_retry_at) and key in self.registry_retry_at
 
@@ -83,6 +145,8 @@ class FlowControl:
         self.metrics.events_in_flight.set(self.inflight.events)
         self._check_pressure()
         if self.cb.enabled:
+            if self.workspace_breakers:
+                self._check_workspace_breakers(now)
             self._check_breaker(now)
         if self.registry_retry_at:
             for key, at in list(self.registry_retry_at.items()):

@@ -34,6 +34,41 @@ class Submitting(Protocol):
     def submit(self, batch: Batch) -> None: ...
 
 
+class WorkspaceSender(Submitting, Protocol):
+    """One workspace's sender, as :class:`WorkspaceSenders` drives it."""
+
+    @property
+    def in_flight(self) -> int: ...
+
+    def start(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class WorkspaceSenders:
+    """One sender per Braze workspace behind the loop's one ``Sending``: a batch goes to the
+    sender of its shape's workspace (a shape never mixes workspaces, so neither does a
+    request); each sender has its own connections, pacer and halt state."""
+
+    def __init__(self, senders: dict[str, WorkspaceSender]) -> None:
+        self.senders = senders
+
+    @property
+    def in_flight(self) -> int:
+        return sum(s.in_flight for s in self.senders.values())
+
+    def start(self) -> None:
+        for s in self.senders.values():
+            s.start()
+
+    def submit(self, batch: Batch) -> None:
+        self.senders[batch.shape.workspace].submit(batch)
+
+    def close(self) -> None:
+        for s in self.senders.values():
+            s.close()
+
+
 class Router:
     """Routes batches, failures and outcomes (all on the loop thread)."""
 
@@ -60,12 +95,22 @@ class Router:
         self.shadow_topic = shadow_topic
         self.targets = targets
         self.schedules: ScheduleCoordinator | None = None
+        self.held: dict[str, list[Batch]] = {}  # a workspace's batches while its breaker is open
 
     def send(self, batch: Batch) -> None:
         if batch.shape.shadow:
             self.record_shadow(batch)
             return
+        if self.flow.held and batch.shape.workspace in self.flow.held:
+            self.held.setdefault(batch.shape.workspace, []).append(batch)
+            return
         self.sender.submit(batch)
+
+    def _release_held(self) -> None:
+        """Submit the batches of each workspace whose breaker half-opened."""
+        for ws in [w for w in self.held if w not in self.flow.held]:
+            for batch in self.held.pop(ws):
+                self.sender.submit(batch)
 
     def record_shadow(self, batch: Batch) -> None:
         """Shadow rules: record the request that would have been sent; nothing goes to Braze."""
@@ -104,6 +149,8 @@ class Router:
     def drain_outcomes(self) -> None:
         """Apply every outcome the sender reported since the last call."""
         now = self.clock.time()
+        if self.held:
+            self._release_held()
         while True:
             try:
                 o = self.outcomes.get_nowait()
@@ -114,14 +161,14 @@ class Router:
             elif o.accepted:
                 self._accepted(o, now)
             else:
-                path = o.batch.shape.path
+                path, ws = o.batch.shape.path, o.batch.shape.workspace
                 for item in o.batch.items:
-                    self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path))
+                    self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path), ws)
                     item.ticket.done()
 
     def _accepted(self, o: Outcome, now: float) -> None:
         partial = set(o.partial_items)  # 2xx + errors[]: these items were not delivered
-        self.flow.breaker.record(now, False, len(o.batch.items) - len(partial))
+        self.flow.record(now, False, len(o.batch.items) - len(partial), o.batch.shape.workspace)
         for idx, item in enumerate(o.batch.items):
             if idx in partial:
                 # Braze accepted the request but says these were not delivered: dead-letter
@@ -132,6 +179,7 @@ class Router:
                 item.ticket.done()
                 continue
             self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
+            self.tally.add(self.metrics.workspace_recipients_sent, item.shape.workspace)
             if item.state_key is not None and self.schedules is not None:
                 self.schedules.on_final(item, True, o.response)
             else:  # a schedule's action is final once its state is written (the event is)
@@ -139,15 +187,18 @@ class Router:
             item.ticket.done()
 
     def _control(self, c: Control) -> None:
+        extra = {"reason": c.reason, "workspace": c.workspace}
+        which = f" (workspace {c.workspace})" if len(self.flow.workspaces) > 1 else ""
         if c.kind == "halt":
-            log.error("HALTED: %s", c.message, extra={"reason": c.reason})
-            self.flow.set(c.reason, True)
+            log.error("HALTED%s: %s", which, c.message, extra=extra)
         else:
-            log.warning("resumed: %s", c.message, extra={"reason": c.reason})
-            self.flow.set(c.reason, False)
+            log.warning("resumed%s: %s", which, c.message, extra=extra)
+        self.flow.set_workspace(c.reason, c.workspace, c.kind == "halt")
 
-    def dead_letter(self, ticket: Ticket, failure: Failure) -> None:
-        """Write a dead letter for ``ticket``'s record; the ticket stays open until acked."""
+    def dead_letter(self, ticket: Ticket, failure: Failure, workspace: str | None = None) -> None:
+        """Write a dead letter for ``ticket``'s record; the ticket stays open until acked.
+
+        ``workspace``: the workspace whose delivery failed (counted in its breaker)."""
         record = ticket.record
         headers = failure_headers(record, failure)
         ticket.dead_lettered = True
@@ -155,7 +206,7 @@ class Router:
         self.metrics.events_dead_lettered.labels(
             record.topic, failure.stage, failure.error_class
         ).inc()
-        self.flow.breaker.record(self.clock.time(), True)
+        self.flow.record(self.clock.time(), True, 1, workspace)
         log.warning(
             "dead-lettered",
             extra={

@@ -83,6 +83,21 @@ def _shadowed(build: Builder) -> Builder:
     return wrapped
 
 
+def _in_workspace(build: Builder, workspace: str) -> Builder:
+    cache: dict[Shape, Shape] = {}
+
+    def wrapped(e: Event) -> tuple[Shape, Any, Any]:
+        shape, identity, payload = build(e)
+        s = cache.get(shape)
+        if s is None:
+            s = cache[shape] = replace(shape, workspace=workspace)
+            if len(cache) > 10_000:
+                cache.clear()
+        return s, identity, payload
+
+    return wrapped
+
+
 class RuleSet:
     """Compiled rules indexed by topic."""
 
@@ -158,7 +173,11 @@ def compile_rules(settings: Settings, file: str | None = None) -> RuleSet:
         if not rule.enabled:
             continue
         try:
-            out.append(compile_rule(rule, i, settings.batching.max_recipients))
+            compiled = compile_rule(rule, i, settings.batching.max_recipients)
+            workspace = settings.workspace_of(rule)
+            if workspace != "default":  # the default workspace's shapes are today's
+                compiled = replace(compiled, build=_in_workspace(compiled.build, workspace))
+            out.append(compiled)
         except ConfigError as exc:
             field = exc.field or f"rules[{i}]"
             if not field.startswith("rules["):

@@ -220,6 +220,11 @@ class RuleSettings(_Model):
     live_activity: LiveActivitySettings | None = None
     live_activity_start: LiveActivityStartSettings | None = None
     dedupe: DedupeSettings | None = None
+    workspace: str | None = Field(
+        None,
+        description="braze.workspaces name this rule sends to (default: the only workspace, "
+        "or the one named 'default')",
+    )
     shadow: bool = Field(
         False,
         description="Map and batch, but record the requests (log, kafka.shadow_topic) "
