@@ -265,7 +265,7 @@ class Rig:
         return 0.0 if v is None else float(v)
 
 
-def build_rig(settings: Any, source: Any = None, metrics: Any = None) -> Rig:
+def build_rig(settings: Any, source: Any = None, metrics: Any = None, state: Any = None) -> Rig:
     """The loop for ``settings`` with a fake consumer, producer, sender and clock."""
     from bridge import app
     from bridge.ops.health import HealthState
@@ -291,6 +291,7 @@ def build_rig(settings: Any, source: Any = None, metrics: Any = None) -> Rig:
         outcomes=outcomes,
         source=source,
         clock=clock,
+        state=state,
     )
     consumer.on_commit = loop.committer.on_commit
     loop.start()
