@@ -157,6 +157,7 @@ def test_replay_finishes_on_transactional_dead_letters_and_skips_unreadable_head
         },
         "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
         "batching": {"linger_ms": 50},
+        "observability": {"port": 0},  # never the default port: another process may hold it
         "rules": [
             {
                 "name": "shipped",
