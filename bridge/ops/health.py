@@ -2,8 +2,12 @@
 
 * ``/healthz`` is 200 while the poll loop made progress within ``liveness_timeout_s``
   (a stuck loop gets the pod restarted).
-* ``/readyz`` is 200 while partitions are assigned and nothing halts delivery
-  (401/403, open circuit breaker, shutdown).
+* ``/readyz`` is 200 while the bridge *can do work if given some*: the consumer is
+  subscribed and polling, and nothing halts delivery (401/403, open circuit breaker,
+  shutdown). Having partitions is not required: an idle group member (more replicas than
+  partitions, or the surge pod of a rolling update at ``replicas == partitions``) is ready,
+  otherwise a rollout at the documented maximum never completes. The number of assigned
+  partitions is still reported in the body.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ class HealthState:
         self.liveness_timeout_s = liveness_timeout_s
         self._last_poll = time.monotonic()
         self._partitions = 0
+        self._polling = False  # set by the first poll: subscribed and in the group loop
         self._halts: set[str] = set()
         self._lock = threading.Lock()
         self._last_export = 0.0
@@ -33,6 +38,7 @@ class HealthState:
     def polled(self) -> None:
         now = time.monotonic()
         self._last_poll = now
+        self._polling = True
         if now - self._last_export > 1.0:
             self._last_export = now
             self.metrics.last_poll.set(time.time())
@@ -55,8 +61,11 @@ class HealthState:
     def ready(self) -> tuple[bool, dict[str, object]]:
         with self._lock:
             halts = sorted(self._halts)
-        ok = self._partitions > 0 and not halts
-        return ok, {"partitions": self._partitions, "halted": halts}
+        ok = self._polling and not halts
+        info: dict[str, object] = {"partitions": self._partitions, "halted": halts}
+        if not self._polling:
+            info["reason"] = "starting"
+        return ok, info
 
 
 class _Handler(BaseHTTPRequestHandler):
