@@ -75,9 +75,12 @@ def config_reference() -> str:
 
 def metrics_table() -> str:
     reg = CollectorRegistry()
-    Metrics(reg)
+    m = Metrics(reg)
+    m.kafka_stats({"cgrp": {}})  # the librdkafka families appear with the first statistics
     out = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
     for fam in sorted(reg.collect(), key=lambda f: f.name):
+        if not fam.name.startswith("bridge_"):
+            continue
         kind = fam.type
         name = fam.name + ("_total" if kind == "counter" else "")
         labels: set[str] = set()
@@ -87,6 +90,11 @@ def metrics_table() -> str:
         if col is not None and hasattr(col, "_labelnames"):
             labels |= set(col._labelnames)
         out.append(f"| `{name}` | {kind} | {', '.join(sorted(labels))} | {fam.documentation} |")
+    out += [
+        "",
+        "Also exported: the standard `process_*` series (CPU seconds, resident memory, open "
+        "file descriptors, start time) and `python_info`.",
+    ]
     return "\n".join(out)
 
 

@@ -73,6 +73,10 @@ class PartitionTracker:
         else:
             self.skipped_to = offset + 1
 
+    def oldest_open_ms(self) -> int | None:
+        """Kafka timestamp of the oldest record not yet final (valid after ``advance``)."""
+        return self.tickets[0].record.timestamp_ms if self.tickets else None
+
     def advance(self) -> int:
         """Move the position past every final ticket at the head; return it."""
         q = self.tickets

@@ -369,6 +369,7 @@ class Pipeline:
                     self.tally.add(
                         self.metrics.recipients_sent, item.rule, self._targets.get(item.rule, "")
                     )
+                    self.metrics.event_accepted(item.rule, item.ticket.record.timestamp_ms, now)
                     if item.state_key is not None and self.schedules is not None:
                         self.schedules.on_final(item, True, o.response)
                     item.ticket.done()
@@ -459,6 +460,7 @@ class Pipeline:
             return
         self._last_commit = now
         self.commit(list(self.trackers.values()), asynchronous=not force)
+        self.metrics.set_oldest_unfinished(tr.oldest_open_ms() for tr in self.trackers.values())
 
     def commit(self, trackers: list[PartitionTracker], asynchronous: bool) -> None:
         """Commit each tracker's position unless Kafka already confirmed it.
@@ -641,6 +643,8 @@ class Pipeline:
             if tr is not None:
                 tr.revoked = True
             self._registry_retry_at.pop(k, None)
+        for t in self.metrics.forget_revoked(keys, self.trackers, self.subscriptions()):
+            self._consumed.pop(t, None)
         self.health.assigned(len(self.trackers))
         log.info("partitions revoked", extra={"partitions": _names(partitions)})
 
@@ -650,6 +654,9 @@ class Pipeline:
             tr = self.trackers.pop((tp.topic, tp.partition), None)
             if tr is not None:
                 tr.revoked = True
+        lost = [(tp.topic, tp.partition) for tp in partitions]
+        for t in self.metrics.forget_revoked(lost, self.trackers, self.subscriptions()):
+            self._consumed.pop(t, None)
         self.health.assigned(len(self.trackers))
         log.warning("partitions lost (not committed)", extra={"partitions": _names(partitions)})
 

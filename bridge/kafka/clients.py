@@ -128,12 +128,7 @@ def stats_callback(metrics: Metrics) -> Callable[[str], None]:
             stats = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return
-        metrics.kafka_stat.labels("replyq").set(stats.get("replyq", 0))
-        metrics.kafka_stat.labels("rx_msgs").set(stats.get("rxmsgs", 0))
-        metrics.kafka_stat.labels("rx_bytes").set(stats.get("rx_bytes", 0))
-        cgrp = stats.get("cgrp") or {}
-        metrics.kafka_stat.labels("rebalance_cnt").set(cgrp.get("rebalance_cnt", 0))
-        metrics.kafka_stat.labels("assignment_size").set(cgrp.get("assignment_size", 0))
+        metrics.kafka_stats(stats)
         for tname, topic in (stats.get("topics") or {}).items():
             for pid, p in (topic.get("partitions") or {}).items():
                 if pid == "-1" or not p.get("fetch_state") or p.get("fetch_state") == "none":
