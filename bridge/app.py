@@ -20,6 +20,7 @@ from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.errors import ConfigError, SourceError
 from bridge.kafka.clients import CommitRelay, make_consumer, make_producer
 from bridge.kafka.deadletter import DeadLetterWriter
+from bridge.kafka.rdlog import kafka_logger
 from bridge.kafka.state import StateStore
 from bridge.ops import logs
 from bridge.ops.health import HealthServer, HealthState
@@ -51,12 +52,16 @@ def make_decoders(
 
 def check_topics(settings: Settings) -> None:
     """Fail fast when the dead-letter topic does not exist (events could never become final)."""
-    admin = AdminClient(
-        {**settings.kafka.properties, "bootstrap.servers": settings.kafka.bootstrap_servers}
-    )
+    conf: dict[str, Any] = {
+        **settings.kafka.properties,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "logger": kafka_logger("admin"),
+    }
+    admin = AdminClient(conf)
     try:
         md = admin.list_topics(timeout=15)
     except KafkaException as exc:
+        admin.poll(0)  # serve librdkafka's queued log lines (JSON, rate-limited) first
         raise SourceError(
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
         ) from exc

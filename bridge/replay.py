@@ -26,6 +26,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from bridge import app
 from bridge.errors import ConfigError
 from bridge.kafka.deadletter import PREFIX, REPLAY_COUNT
+from bridge.kafka.rdlog import kafka_logger
 from bridge.models import Record
 from bridge.pipeline import Pipeline
 from bridge.rules.times import to_datetime
@@ -73,6 +74,7 @@ class ReplayPipeline(Pipeline):
                 **self.settings.kafka.properties,
                 "bootstrap.servers": self.settings.kafka.bootstrap_servers,
                 "group.id": "braze-bridge-replay-probe",
+                "logger": kafka_logger("replay-probe"),
             }
         )
         try:

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Producer
 
+from bridge.kafka.rdlog import kafka_logger
 from bridge.ops.metrics import Metrics
 from bridge.settings import KafkaSettings
 
@@ -62,6 +63,7 @@ def consumer_config(
     if on_commit is not None:
         conf["on_commit"] = on_commit
     conf["error_cb"] = _error_cb
+    conf["logger"] = kafka_logger("consumer")
     return conf
 
 
@@ -90,6 +92,7 @@ def producer_config(k: KafkaSettings) -> dict[str, Any]:
             "linger.ms": 20,
             "compression.type": "lz4",
             "error_cb": _error_cb,
+            "logger": kafka_logger("producer"),
         }
     )
     return conf

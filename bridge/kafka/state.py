@@ -32,6 +32,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from bridge.errors import SourceError
 from bridge.kafka.clients import produce_until_acked
+from bridge.kafka.rdlog import kafka_logger
 from bridge.settings import KafkaSettings
 
 log = logging.getLogger("bridge.kafka.state")
@@ -47,6 +48,7 @@ class StateStore:
         self._lock = threading.Lock()
         self._producer = producer or Producer(
             {**self._props, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
+            | {"logger": kafka_logger("state-producer")}
         )
         self._consumer: Consumer | None = None
         self._thread: threading.Thread | None = None
@@ -55,7 +57,8 @@ class StateStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     def ensure_topic(self, partitions: int = 1) -> None:
-        admin = AdminClient(self._props)
+        conf: dict[str, Any] = {**self._props, "logger": kafka_logger("state-admin")}
+        admin = AdminClient(conf)
         md = admin.list_topics(timeout=15)
         if self.topic in md.topics:
             return
@@ -90,6 +93,7 @@ class StateStore:
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
                 "enable.partition.eof": False,
+                "logger": kafka_logger("state-consumer"),
             }
         )
         md = c.list_topics(self.topic, timeout=15)
