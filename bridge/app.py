@@ -18,6 +18,7 @@ from bridge.decode.factory import build_decoder
 from bridge.decode.registry import SchemaRegistryClient
 from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.errors import ConfigError, SourceError
+from bridge.kafka import clients
 from bridge.kafka.clients import CommitRelay, make_consumer, make_producer
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.rdlog import kafka_logger
@@ -209,6 +210,7 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
                 logs.register_secret(secret.get_secret_value())
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = Metrics()
+    clients.write_failure_hooks[:] = [lambda t: metrics.kafka_write_failures.labels(t).inc()]
     health = HealthState(metrics, obs.liveness_timeout_s)
     server = HealthServer(health, obs.host, obs.port) if obs.port else None
     if server:

@@ -19,6 +19,10 @@ from bridge.settings import KafkaSettings
 
 log = logging.getLogger("bridge.kafka.clients")
 
+# Called with the topic whenever a produce_until_acked write fails (the app counts them in
+# bridge_kafka_write_failures_total).
+write_failure_hooks: list[Callable[[str], None]] = []
+
 
 def _common(k: KafkaSettings) -> dict[str, Any]:
     conf: dict[str, Any] = dict(k.properties)
@@ -158,6 +162,8 @@ def produce_until_acked(
     def delivered(err: Any, _msg: Any) -> None:
         if err is not None:
             log.warning("kafka write failed, retrying", extra={"topic": topic, "error": str(err)})
+            for hook in write_failure_hooks:
+                hook(topic)
             produce_until_acked(
                 producer, topic, key=key, value=value, on_ack=on_ack, headers=headers
             )

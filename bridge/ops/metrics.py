@@ -191,6 +191,12 @@ class Metrics:
             "bridge_kafka_rebalances", "Partition assignments and revocations", ["kind"], registry=r
         )
         self.commits = Counter("bridge_offset_commits", "Offset commits", ["result"], registry=r)
+        self.kafka_write_failures = Counter(
+            "bridge_kafka_write_failures",
+            "Dead-letter or state records Kafka did not acknowledge (each is retried)",
+            ["topic"],
+            registry=r,
+        )
         self.schedule_ops = Counter(
             "bridge_schedule_operations",
             "Schedule lifecycle outcomes (created, updated, cancelled, update_unknown, ...)",

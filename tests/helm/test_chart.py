@@ -57,9 +57,38 @@ METRICS = {
     "bridge_circuit_breaker_open",
     "bridge_kafka_rebalances_total",
     "bridge_dead_letter_produced_total",
+    "bridge_offset_commits_total",
+    "bridge_kafka_write_failures_total",
+    "bridge_event_latency_seconds",
+    "bridge_oldest_unfinished_event_age_seconds",
+    "bridge_partial_errors_total",
+    "bridge_build_info",
+    "bridge_kafka_client_assigned_partitions",
+    "bridge_kafka_client_received_messages_total",
+    "bridge_kafka_client_replyq",
+    "bridge_shadow_requests_total",
+    "bridge_schema_registry_waits_total",
+    "bridge_schedule_operations_total",
+    # standard series of the process and of Prometheus itself
+    "process_start_time_seconds",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "up",
 }
-HISTOGRAMS = {"bridge_request_duration_seconds", "bridge_batch_recipients"}
+HISTOGRAMS = {
+    "bridge_request_duration_seconds",
+    "bridge_batch_recipients",
+    "bridge_event_latency_seconds",
+}
 ALERTS = {
+    "BrazeBridgeDown",
+    "BrazeBridgeAbsent",
+    "BrazeBridgeCrashLooping",
+    "BrazeBridgeBrazeErrors",
+    "BrazeBridgeCommitsFailing",
+    "BrazeBridgeKafkaWritesFailing",
+    "BrazeBridgeReloadFailed",
     "BrazeBridgeHalted",
     "BrazeBridgeDeadLetterRate",
     "BrazeBridgeLagGrowing",
@@ -532,7 +561,8 @@ def test_prometheus_rule_alerts(helm: str) -> None:
         expr = r["expr"]
         assert isinstance(expr, str) and expr.strip(), name
         assert balanced(expr), f"{name}: unbalanced brackets in {expr!r}"
-        assert re.search(r"(==|!=|>=|<=|>|<)\s*[0-9.]", expr), f"{name}: no threshold"
+        threshold = re.search(r"(==|!=|>=|<=|>|<)\s*[0-9.]", expr)
+        assert threshold or expr.startswith("absent("), f"{name}: no threshold"
         metrics = promql_metrics(expr)
         assert metrics, f"{name}: references no metric"
         unknown = {m for m in metrics if not known_metric(m)}
@@ -543,7 +573,7 @@ def test_prometheus_rule_alerts(helm: str) -> None:
         assert r["labels"]["team"] == "crm"  # prometheusRule.additionalLabels
         assert r["annotations"]["summary"]
         assert r["annotations"]["runbook_url"].endswith("#" + name.lower())
-    assert 'reason!="shutdown"' in by_name["BrazeBridgeHalted"]["expr"]
+    assert 'reason!~"shutdown|circuit_breaker"' in by_name["BrazeBridgeHalted"]["expr"]
     assert "bridge_rate_limited_total" in by_name["BrazeBridgeRateLimited"]["expr"]
     assert "bridge_last_poll_timestamp_seconds" in by_name["BrazeBridgeNoProgress"]["expr"]
 
