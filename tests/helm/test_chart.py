@@ -373,7 +373,7 @@ def test_checksum_config_tracks_config(helm: str) -> None:
 
     original = checksum()
     assert checksum("config.batching.linger_ms=500") != original
-    assert checksum("config.rules[0].campaign_id=other") != original
+    assert checksum("config.kafka.group_id=other") != original
     assert checksum("replicaCount=2") == original  # unrelated values don't roll pods
 
 
@@ -443,10 +443,14 @@ def test_no_key_configured_renders_without_secret(helm: str) -> None:
     [
         ("config.braze.api_key=literal-key-123", "api_key"),
         ("config.kafka.properties.sasl\\.password=hunter2", "sasl.password"),
+        ("config.kafka.properties.sasl\\.oauthbearer\\.client\\.secret=s3", "client.secret"),
+        ("config.kafka.properties.ssl\\.key\\.password=k", "ssl.key.password"),
+        ("config.schema_registry.password=hunter2", "schema_registry.password"),
+        ("config.schema_registry.bearer_token=tok-123", "schema_registry.bearer_token"),
     ],
 )
 def test_literal_secret_in_config_fails(helm: str, setting: str, field: str) -> None:
-    proc = _template(sets=[setting])
+    proc = _template(sets=["config.schema_registry.url=https://registry:8081", setting])
     assert proc.returncode != 0
     # Rejected by values.schema.json or by the template guard; either names the field.
     assert field in proc.stderr, proc.stderr
@@ -480,6 +484,47 @@ def test_keda_trigger_names_group_and_topics(helm: str) -> None:
         assert md["lagThreshold"] == "500"
         assert all(isinstance(v, str) for v in md.values())
         assert t["authenticationRef"] == {"name": "braze-bridge-kafka"}
+
+
+def test_keda_with_a_regex_topic_rule_fails_unless_keda_topics_is_set(helm: str) -> None:
+    regex = "config.rules[0].topic=^orders\\..*"
+    proc = _template((ci_values("keda"),), [regex])
+    assert proc.returncode != 0
+    assert "regular expression" in proc.stderr and "keda.topics" in proc.stderr, proc.stderr
+    docs = render((ci_values("keda"),), (regex, "keda.topics={orders.eu,orders.us}"))
+    triggers = one(docs, "ScaledObject")["spec"]["triggers"]
+    assert [t["metadata"]["topic"] for t in triggers] == ["orders.eu", "orders.us"]
+
+
+def test_keda_offset_reset_policy_follows_the_bridge(helm: str) -> None:
+    def policies(*sets: str) -> set[str]:
+        so = one(render((ci_values("keda"),), sets), "ScaledObject")
+        return {t["metadata"]["offsetResetPolicy"] for t in so["spec"]["triggers"]}
+
+    assert policies() == {"earliest"}  # the bridge's kafka.auto_offset_reset default
+    assert policies("config.kafka.auto_offset_reset=latest") == {"latest"}
+    assert policies("keda.offsetResetPolicy=latest") == {"latest"}
+
+
+def test_keda_skips_disabled_rules_and_prefers_kafka_topics(helm: str) -> None:
+    docs = render((), ("keda.enabled=true", "config.kafka.topics={orders,carts}"))
+    topics = [t["metadata"]["topic"] for t in one(docs, "ScaledObject")["spec"]["triggers"]]
+    assert topics == ["orders", "carts"]
+
+
+def test_pdb_lets_drains_evict_unready_pods_where_supported(helm: str) -> None:
+    full = ci_values("full")
+    pdb = one(render((full,)), "PodDisruptionBudget")
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    proc = subprocess.run(
+        [helm, "template", RELEASE, str(CHART), "-f", str(full), "--kube-version", "1.26.0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    old = one([d for d in yaml.safe_load_all(proc.stdout) if d], "PodDisruptionBudget")
+    assert "unhealthyPodEvictionPolicy" not in old["spec"]  # unknown field before 1.27
 
 
 def test_keda_topics_override(helm: str) -> None:
@@ -525,11 +570,39 @@ def test_optional_objects_off_by_default(helm: str) -> None:
 def test_values_schema(helm: str) -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
-    assert schema["properties"]["config"]["type"] == "object"
+    assert schema["properties"]["config"]["allOf"][1] == {"$ref": "#/$defs/BridgeConfig"}
     for bad in ("replicaCount=many", "unknownTopLevel=1", "image.digest=latest", "config=x"):
         proc = _template(sets=[bad])
         assert proc.returncode != 0, bad
         assert "schema" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "where"),
+    [
+        ("config.batching.max_recipients=500", "/config/batching/max_recipients"),
+        ("config.rules=null", "missing property 'rules'"),
+        ("config.kafka.auto_offset_reset=newest", "/config/kafka/auto_offset_reset"),
+        ("config.delivery.unknown_field=1", "/config/delivery"),
+    ],
+)
+def test_config_is_validated_against_the_bridge_schema_at_render(
+    helm: str, setting: str, where: str
+) -> None:
+    """The bridge's own JSON Schema (schemas/bridge-config.schema.json, embedded by
+    bridge.docgen) rejects an invalid config at `helm template`/`install` time, not when the
+    pods exit 2 later."""
+    proc = _template(sets=[setting])
+    assert proc.returncode != 0, setting
+    assert "schema" in proc.stderr and where in proc.stderr, proc.stderr
+
+
+def test_values_schema_embeds_the_current_bridge_schema() -> None:
+    from bridge.docgen import VALUES_SCHEMA, values_schema
+
+    assert VALUES_SCHEMA.read_text() == values_schema(VALUES_SCHEMA.read_text()), (
+        "run python -m bridge.docgen --write"
+    )
 
 
 # --------------------------------------------------------------------------- monitoring
