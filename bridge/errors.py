@@ -1,7 +1,7 @@
 """The bridge's single exception tree.
 
     BridgeError
-    ├── ConfigError            bad configuration: file, field path and reason; exit status 2
+    ├── ConfigError            bad configuration: file, field path and reason; exit status 78
     ├── SourceError            Kafka consumer/producer failures (wraps KafkaError)
     ├── DecodeError            an event's bytes cannot be decoded (the event is dead-lettered)
     │   └── SchemaRegistryUnavailable   transient: the registry cannot be reached (retry, pause)

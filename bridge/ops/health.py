@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bridge.errors import BridgeError
 from bridge.ops.metrics import Metrics
 
 
@@ -99,7 +100,13 @@ class HealthServer:
 
     def __init__(self, state: HealthState, host: str, port: int) -> None:
         handler = type("Handler", (_Handler,), {"state": state})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        except OSError as exc:  # e.g. EADDRINUSE: one line for the operator, no traceback
+            raise BridgeError(
+                f"cannot listen on {host}:{port} for /metrics and probes: "
+                f"{exc.strerror or exc} (observability.port)"
+            ) from exc
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(
