@@ -25,13 +25,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes,
-# not on every code change.
-COPY pyproject.toml ./
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml or
+# constraints.txt changes, not on every code change. constraints.txt pins the resolved set
+# CI tested, so two builds of one commit ship the same dependencies.
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt
 
-# Then the code (.dockerignore admits only pyproject.toml, README.md, LICENSE and bridge/).
+# Then the code (.dockerignore admits only pyproject.toml, constraints.txt, README.md, LICENSE
+# and bridge/).
 COPY . ./
 RUN pip wheel --no-cache-dir --no-deps -w /dist . \
     && /opt/venv/bin/pip install --no-cache-dir /dist/*.whl \
