@@ -74,6 +74,7 @@ def _dead_port() -> int:
     return port
 
 
+@pytest.mark.integration
 def test_broker_down_gives_json_lines_only_and_a_bounded_count() -> None:
     seconds = 12.0
     proc = subprocess.run(
