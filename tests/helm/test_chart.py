@@ -69,6 +69,9 @@ METRICS = {
     "bridge_shadow_requests_total",
     "bridge_schema_registry_waits_total",
     "bridge_schedule_operations_total",
+    "bridge_replay_records_total",
+    "bridge_kafka_client_received_bytes_total",
+    "bridge_kafka_client_rebalances_total",
     # standard series of the process and of Prometheus itself
     "process_start_time_seconds",
     "process_resident_memory_bytes",
@@ -668,6 +671,54 @@ def _dashboard_exprs(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
     walk(dashboard["panels"])
     return exprs
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in panels:
+        out.append(p)
+        out += _panels(p.get("panels", []))
+    return out
+
+
+def test_dashboard_describes_every_panel_and_shows_every_metric_an_sre_needs() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from bridge.ops.metrics import Metrics
+
+    dashboard = json.loads((CHART / "dashboards" / "braze-bridge.json").read_text())
+    panels = _panels(dashboard["panels"])
+    assert not [p["title"] for p in panels if not p.get("description")]
+    exprs = " ".join(expr for _title, expr in _dashboard_exprs(dashboard))
+    m = Metrics(CollectorRegistry())
+    m.kafka_stats({"cgrp": {}})
+    wanted = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in m.registry.collect()
+        if f.name.startswith("bridge_")
+    }
+    # gauges of librdkafka's view that duplicate bridge series on the dashboard
+    wanted -= {
+        "bridge_kafka_client_assigned_partitions",
+        "bridge_kafka_client_received_messages_total",
+        "bridge_kafka_client_rebalances_total",
+    }
+    missing = sorted(n for n in wanted if n not in exprs)
+    assert not missing, f"metrics not on the dashboard: {missing}"
+    for p in panels:
+        targets = p.get("targets", [])
+        if len(targets) < 2:
+            continue
+        # two queries with different units must not share one axis
+        overrides = p.get("fieldConfig", {}).get("overrides", [])
+        units = {p.get("fieldConfig", {}).get("defaults", {}).get("unit")}
+        for o in overrides:
+            for prop in o["properties"]:
+                if prop["id"] == "unit":
+                    placed = {q["id"]: q["value"] for q in o["properties"]}
+                    assert placed.get("custom.axisPlacement") == "right", p["title"]
+                    units.add(prop["value"])
+        assert len(units) <= 2, p["title"]
 
 
 def test_dashboard(helm: str) -> None:
