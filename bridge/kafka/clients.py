@@ -140,6 +140,8 @@ def stats_callback(metrics: Metrics) -> Callable[[str], None]:
             for pid, p in (topic.get("partitions") or {}).items():
                 if pid == "-1" or not p.get("fetch_state") or p.get("fetch_state") == "none":
                     continue
+                if not p.get("desired", True):  # revoked: librdkafka still lists it a while
+                    continue
                 lag = p.get("consumer_lag", -1)
                 if lag is not None and lag >= 0:
                     metrics.consumer_lag.labels(tname, pid).set(lag)
