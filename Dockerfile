@@ -69,5 +69,10 @@ USER 10001:10001
 # /metrics, /healthz and /readyz (config observability.port).
 EXPOSE 9102
 
+# For plain docker / compose (Kubernetes uses the chart's probes and ignores this): the
+# liveness endpoint on the default port, with the venv's Python (the slim image has no curl).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["/opt/venv/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9102/healthz', timeout=4)"]
+
 ENTRYPOINT ["/opt/venv/bin/braze-bridge"]
 CMD ["run", "--config", "/etc/braze-bridge/config.yaml"]
