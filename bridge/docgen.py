@@ -38,7 +38,7 @@ def config_schema() -> str:
 def values_schema(current: str) -> str:
     """The chart's values.schema.json with the bridge's own config schema embedded, so
     ``helm template``/``helm install`` reject an invalid ``config`` (``max_recipients: 500``)
-    instead of pods exiting 2 later. The bridge schema goes to ``$defs.BridgeConfig`` and its
+    instead of pods exiting 78 later. The bridge schema goes to ``$defs.BridgeConfig`` and its
     ``$defs`` to the root ``$defs`` (its ``#/$defs/...`` references then resolve unchanged);
     ``properties.config`` requires both the chart's own checks and it."""
     values = orjson.loads(current)

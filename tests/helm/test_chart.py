@@ -594,7 +594,7 @@ def test_config_is_validated_against_the_bridge_schema_at_render(
 ) -> None:
     """The bridge's own JSON Schema (schemas/bridge-config.schema.json, embedded by
     bridge.docgen) rejects an invalid config at `helm template`/`install` time, not when the
-    pods exit 2 later."""
+    pods exit 78 later."""
     proc = _template(sets=[setting])
     assert proc.returncode != 0, setting
     assert "schema" in proc.stderr and where in proc.stderr, proc.stderr

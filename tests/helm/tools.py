@@ -18,9 +18,11 @@ from pathlib import Path
 import pytest
 
 TOOLS = {
-    # name: (module path, version); versions from the Go module proxy
-    "promtool": ("github.com/prometheus/prometheus/cmd/promtool", "v0.316.0"),
-    "kubeconform": ("github.com/yannh/kubeconform/cmd/kubeconform", "v0.7.0"),
+    # name: (module path, version, build tags); versions from the Go module proxy.
+    # promtool: remove_all_sd drops Prometheus' service-discovery plugins (cloud SDKs), which
+    # check/test rules and check metrics never use; it builds in a fraction of the time.
+    "promtool": ("github.com/prometheus/prometheus/cmd/promtool", "v0.316.0", "remove_all_sd"),
+    "kubeconform": ("github.com/yannh/kubeconform/cmd/kubeconform", "v0.7.0", ""),
 }
 
 
@@ -37,7 +39,7 @@ def ensure_go_tool(name: str) -> str:
 
 @cache
 def _ensure(name: str) -> tuple[str, str]:
-    module, version = TOOLS[name]
+    module, version, tags = TOOLS[name]
     bin_dir = cache_dir() / "bin"
     stamp = bin_dir / f".{name}.version"
     cached = bin_dir / name
@@ -60,7 +62,7 @@ def _ensure(name: str) -> tuple[str, str]:
     }
     try:
         proc = subprocess.run(
-            [go, "install", "-trimpath", "-ldflags", "-s -w", f"{module}@{version}"],
+            [go, "install", "-trimpath", "-tags", tags, "-ldflags", "-s -w", f"{module}@{version}"],
             capture_output=True,
             text=True,
             env=env,
