@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,13 +97,25 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A probe or scraper that hangs up mid-answer (BrokenPipe, reset) is routine: one
+        # JSON debug line instead of socketserver's raw traceback on stderr.
+        exc = sys.exc_info()[1]
+        logging.getLogger("bridge.ops.health").debug(
+            "client went away", extra={"error": type(exc).__name__ if exc else "unknown"}
+        )
+
+
 class HealthServer:
     """Serves the endpoints from a daemon thread."""
 
     def __init__(self, state: HealthState, host: str, port: int) -> None:
         handler = type("Handler", (_Handler,), {"state": state})
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.httpd = _Server((host, port), handler)
         except OSError as exc:  # e.g. EADDRINUSE: one line for the operator, no traceback
             raise BridgeError(
                 f"cannot listen on {host}:{port} for /metrics and probes: "
