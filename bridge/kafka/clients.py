@@ -102,8 +102,12 @@ def producer_config(k: KafkaSettings) -> dict[str, Any]:
     return conf
 
 
+_errors = kafka_logger("error_cb", target=log)  # at most 5 per error code per 10 s
+
+
 def _error_cb(err: Any) -> None:
-    log.warning("kafka client error", extra={"error": str(err)})
+    code = err.name() if hasattr(err, "name") else "ERROR"
+    _errors.event(logging.WARNING, code, "kafka client error", error=str(err), code=code)
 
 
 class CommitRelay:

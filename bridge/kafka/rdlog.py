@@ -59,6 +59,18 @@ class RdKafkaLogger:
             extra["suppressed"] = suppressed
         self._log.log(level, text, extra=extra)
 
+    def event(self, level: int, key: str, msg: str, **extra: Any) -> None:
+        """Log ``msg`` under the same per-``key`` rate limit (for librdkafka's error_cb,
+        which repeats on every failed connection attempt too)."""
+        if not self._log.isEnabledFor(level):
+            return
+        suppressed = self._admit(key)
+        if suppressed is None:
+            return
+        if suppressed:
+            extra["suppressed"] = suppressed
+        self._log.log(level, msg, extra=extra)
+
     def _admit(self, facility: str) -> int | None:
         """None: drop this line; else the number of lines dropped before it."""
         now = self._clock()
