@@ -25,13 +25,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /src
 RUN python -m venv /opt/venv
 
-# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml changes,
-# not on every code change.
-COPY pyproject.toml ./
+# Dependencies first, in their own layer: it is rebuilt only when pyproject.toml or
+# constraints.txt changes, not on every code change. constraints.txt pins the resolved set
+# CI tested, so two builds of one commit ship the same dependencies.
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+    && /opt/venv/bin/pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt
 
-# Then the code (.dockerignore admits only pyproject.toml, README.md, LICENSE and bridge/).
+# Then the code (.dockerignore admits only pyproject.toml, constraints.txt, README.md, LICENSE
+# and bridge/).
 COPY . ./
 RUN pip wheel --no-cache-dir --no-deps -w /dist . \
     && /opt/venv/bin/pip install --no-cache-dir /dist/*.whl \
@@ -66,6 +68,11 @@ COPY --from=builder /opt/venv /opt/venv
 USER 10001:10001
 # /metrics, /healthz and /readyz (config observability.port).
 EXPOSE 9102
+
+# For plain docker / compose (Kubernetes uses the chart's probes and ignores this): the
+# liveness endpoint on the default port, with the venv's Python (the slim image has no curl).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["/opt/venv/bin/python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9102/healthz', timeout=4)"]
 
 ENTRYPOINT ["/opt/venv/bin/braze-bridge"]
 CMD ["run", "--config", "/etc/braze-bridge/config.yaml"]

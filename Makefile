@@ -10,10 +10,10 @@ STAMP := $(VENV)/.installed
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,browser]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,browser]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install the bridge with dev tools

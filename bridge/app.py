@@ -213,6 +213,7 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
         logs.register_secret(secret)
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = Metrics()
+    clients.write_failure_hooks[:] = [lambda t: metrics.kafka_write_failures.labels(t).inc()]
     health = HealthState(metrics, obs.liveness_timeout_s)
     server = HealthServer(health, obs.host, obs.port) if obs.port else None
     if server:

@@ -24,6 +24,7 @@ from bridge.settings import Settings
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA = REPO / "schemas" / "bridge-config.schema.json"
 README = REPO / "README.md"
+VALUES_SCHEMA = REPO / "helm" / "braze-bridge" / "values.schema.json"
 
 
 def config_schema() -> str:
@@ -32,6 +33,34 @@ def config_schema() -> str:
     schema["$id"] = "https://github.com/braze-kafka-bridge/schemas/bridge-config.schema.json"
     schema["title"] = "braze-bridge configuration"
     return orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS).decode() + "\n"
+
+
+def values_schema(current: str) -> str:
+    """The chart's values.schema.json with the bridge's own config schema embedded, so
+    ``helm template``/``helm install`` reject an invalid ``config`` (``max_recipients: 500``)
+    instead of pods exiting 78 later. The bridge schema goes to ``$defs.BridgeConfig`` and its
+    ``$defs`` to the root ``$defs`` (its ``#/$defs/...`` references then resolve unchanged);
+    ``properties.config`` requires both the chart's own checks and it."""
+    values = orjson.loads(current)
+    bridge = orjson.loads(config_schema())
+    defs = bridge.pop("$defs", {})
+    for key in ("$schema", "$id", "title"):
+        bridge.pop(key, None)
+    root_defs = {k: v for k, v in values.get("$defs", {}).items() if k == "ChartConfig"}
+    cfg = values["properties"]["config"]
+    if "allOf" in cfg and "ChartConfig" in root_defs:
+        chart_cfg = root_defs["ChartConfig"]
+    else:
+        chart_cfg = cfg
+    root_defs["ChartConfig"] = chart_cfg
+    root_defs.update(defs)
+    root_defs["BridgeConfig"] = bridge
+    values["$defs"] = dict(sorted(root_defs.items()))
+    values["properties"]["config"] = {
+        "description": chart_cfg.get("description", "The bridge configuration (config.yaml)."),
+        "allOf": [{"$ref": "#/$defs/ChartConfig"}, {"$ref": "#/$defs/BridgeConfig"}],
+    }
+    return orjson.dumps(values, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 
 def _type(ann: Any) -> str:
@@ -75,9 +104,12 @@ def config_reference() -> str:
 
 def metrics_table() -> str:
     reg = CollectorRegistry()
-    Metrics(reg)
+    m = Metrics(reg)
+    m.kafka_stats({"cgrp": {}})  # the librdkafka families appear with the first statistics
     out = ["| metric | type | labels | meaning |", "|---|---|---|---|"]
     for fam in sorted(reg.collect(), key=lambda f: f.name):
+        if not fam.name.startswith("bridge_"):
+            continue
         kind = fam.type
         name = fam.name + ("_total" if kind == "counter" else "")
         labels: set[str] = set()
@@ -87,6 +119,11 @@ def metrics_table() -> str:
         if col is not None and hasattr(col, "_labelnames"):
             labels |= set(col._labelnames)
         out.append(f"| `{name}` | {kind} | {', '.join(sorted(labels))} | {fam.documentation} |")
+    out += [
+        "",
+        "Also exported: the standard `process_*` series (CPU seconds, resident memory, open "
+        "file descriptors, start time) and `python_info`.",
+    ]
     return "\n".join(out)
 
 
@@ -107,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args(argv)
-    wanted = {SCHEMA: config_schema(), README: render_readme(README.read_text())}
+    wanted = {
+        SCHEMA: config_schema(),
+        README: render_readme(README.read_text()),
+        VALUES_SCHEMA: values_schema(VALUES_SCHEMA.read_text()),
+    }
     stale = [p for p, text in wanted.items() if not p.exists() or p.read_text() != text]
     if args.write:
         for p in stale:

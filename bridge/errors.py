@@ -1,7 +1,7 @@
 """The bridge's single exception tree.
 
     BridgeError
-    ├── ConfigError            bad configuration: file, field path and reason; exit status 2
+    ├── ConfigError            bad configuration: file, field path and reason; exit status 78
     ├── StartupError           start-up I/O failed (Kafka unreachable, state topic unreadable);
     │                          exit status 1
     ├── SourceError            Kafka consumer/producer failures (wraps KafkaError)

@@ -100,6 +100,10 @@ class PartitionTracker:
         self.log.complete(offset)  # final above open tickets: remembered in the map
         self.skipped_to = offset + 1
 
+    def oldest_open_ms(self) -> int | None:
+        """Kafka timestamp of the oldest record not yet final (valid after ``advance``)."""
+        return self.tickets[0].record.timestamp_ms if self.tickets else None
+
     def advance(self) -> int:
         """Move the position past every final ticket at the head; return it."""
         q = self.tickets

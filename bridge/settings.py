@@ -1,6 +1,6 @@
 """The configuration model: one YAML file, validated at start-up into a frozen, typed tree.
 
-Every error names the file, the field path and the reason (``ConfigError``; the CLI exits 2).
+Every error names the file, the field path and the reason (``ConfigError``; the CLI exits 78).
 Secrets (the Braze REST key, Kafka passwords) must be references, ``${ENV_VAR}`` or
 ``${file:/path}``, resolved here and held as ``SecretStr``.
 """

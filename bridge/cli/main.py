@@ -1,8 +1,20 @@
-"""``braze-bridge`` command line: run, check, preview, sandbox."""
+"""``braze-bridge`` command line: run, check, preview, replay, schedules, test, sandbox.
+
+Conventions (compare ``vector validate``, ``rpk connect lint``): results on stdout, warnings
+and errors on stderr; the config path from ``--config`` or ``$BRAZE_BRIDGE_CONFIG``;
+``--format json`` (and ``junit`` for ``test``) for CI systems. Exit codes:
+
+* 0 success;
+* 1 runtime failure (Kafka unreachable, a golden case failed, port in use, ...);
+* 2 usage error (unknown command or flag, missing ``--config``; argparse's code);
+* 78 invalid configuration (``EX_CONFIG`` of sysexits.h, as Vector uses), and warnings
+  under ``check --strict``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +31,15 @@ if TYPE_CHECKING:
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
-EXIT_CONFIG = 2
+EXIT_USAGE = 2  # argparse
+EXIT_CONFIG = 78  # EX_CONFIG
+CONFIG_ENV = "BRAZE_BRIDGE_CONFIG"
+_CONFIG_HELP = f"YAML config file (default: ${CONFIG_ENV})"
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    default = os.environ.get(CONFIG_ENV) or None
+    p.add_argument("--config", "-c", default=default, required=default is None, help=_CONFIG_HELP)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,13 +51,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="consume, map and deliver until SIGTERM")
-    run.add_argument("--config", "-c", required=True, help="YAML config file")
+    _add_config(run)
 
     check = sub.add_parser("check", help="validate the config; list rules and targets")
-    check.add_argument("--config", "-c", required=True)
+    _add_config(check)
+    check.add_argument(
+        "--strict", action="store_true", help=f"exit {EXIT_CONFIG} on warnings, too (for CI)"
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
     prev = sub.add_parser("preview", help="print the Braze request(s) an event would produce")
-    prev.add_argument("--config", "-c", required=True)
+    _add_config(prev)
     prev.add_argument("--topic", "-t", required=True, help="topic the event arrives on")
     prev.add_argument("event", nargs="?", default="-", help="event file (JSON), or - for stdin")
     prev.add_argument("--key", help="message key")
@@ -51,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     rp = sub.add_parser("replay", help="run dead letters through today's rules and delivery")
-    rp.add_argument("--config", "-c", required=True)
+    _add_config(rp)
     rp.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
     rp.add_argument(
         "--error-class",
@@ -70,13 +94,19 @@ def _parser() -> argparse.ArgumentParser:
     sch = sub.add_parser(
         "schedules", help="list upcoming scheduled broadcasts and tracked schedules"
     )
-    sch.add_argument("--config", "-c", required=True)
+    _add_config(sch)
     sch.add_argument("--until", required=True, help="ISO-8601 date or time")
     sch.add_argument("--json", action="store_true", help="print JSON")
 
     tst = sub.add_parser("test", help="run golden rule cases (event -> expected requests)")
     tst.add_argument("directory", help="directory of *.yaml case files")
     tst.add_argument("--config", "-c", help="config for every case (default: each file's)")
+    tst.add_argument(
+        "--format",
+        choices=("text", "json", "junit"),
+        default="text",
+        help="output format: text, json, or JUnit XML (for CI test reports)",
+    )
 
     con = sub.add_parser("console", help="local web console: rules, try events, sandbox inbox")
     from bridge.console.cli import add_arguments as console_arguments
@@ -95,7 +125,7 @@ def _fail_config(exc: ConfigError) -> int:
     return EXIT_CONFIG
 
 
-def cmd_check(config: str) -> int:
+def cmd_check(config: str, strict: bool = False, fmt: str = "text") -> int:
     from bridge.rules.engine import compile_rules
     from bridge.settings import load_settings
 
@@ -104,16 +134,45 @@ def cmd_check(config: str) -> int:
         settings = load_settings(config, missing_secrets=missing)
         rules = compile_rules(settings, config)
     except ConfigError as exc:
+        if fmt == "json":
+            doc = {"config": config, "ok": False, "errors": [_error_doc(exc)], "warnings": []}
+            print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
         return _fail_config(exc)
-    print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {', '.join(settings.topics())}")
-    width = max((len(r.name) for r in rules.rules), default=4)
     spaces = {r.name: settings.workspace_of(r) for r in settings.rules if r.enabled}
-    several = settings.braze.workspaces is not None
-    for r in rules.rules:
-        ws = f"  [workspace {spaces[r.name]}]" if several else ""
-        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}{ws}")
-    for w in check_warnings(settings, rules, missing):
-        print(f"warning: {w}")
+    if fmt == "text":
+        topics = ", ".join(settings.topics())
+        print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {topics}")
+        width = max((len(r.name) for r in rules.rules), default=4)
+        several = settings.braze.workspaces is not None
+        for r in rules.rules:
+            ws = f"  [workspace {spaces[r.name]}]" if several else ""
+            print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}{ws}")
+    warnings = check_warnings(settings, rules, missing)
+    failed = strict and bool(warnings)
+    if fmt == "json":
+        doc = {
+            "config": config,
+            "ok": not failed,
+            "errors": [],
+            "warnings": warnings,
+            "topics": settings.topics(),
+            "rules": [
+                {
+                    "name": r.name,
+                    "topic": r.topic,
+                    "action": r.action,
+                    "target": r.target,
+                    "workspace": spaces.get(r.name),
+                }
+                for r in rules.rules
+            ],
+        }
+        print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if failed:
+        print(f"braze-bridge: {len(warnings)} warning(s) and --strict: failing", file=sys.stderr)
+        return EXIT_CONFIG
     return EXIT_OK
 
 
@@ -156,6 +215,10 @@ def check_warnings(settings: Settings, rules: RuleSet, missing: list[str]) -> li
         if reason:
             warnings.append(f"rule {rs.name!r} can never match: {reason}")
     return warnings
+
+
+def _error_doc(exc: ConfigError) -> dict[str, str | None]:
+    return {"file": exc.file, "field": exc.field, "reason": exc.reason, "message": str(exc)}
 
 
 def _never_matches(when: object) -> str | None:
@@ -211,7 +274,7 @@ def cmd_preview(
         name, sep, value = h.partition("=")
         if not sep:
             print(f"braze-bridge: --header {h!r}: expected NAME=VALUE", file=sys.stderr)
-            return EXIT_CONFIG
+            return EXIT_USAGE
         hdrs.append((name, value.encode()))
     decoder = decoders.get(topic) or build_decoder(
         settings.decoder_for(topic), registry, Path(config).parent
@@ -229,7 +292,7 @@ def cmd_preview(
                 "a JSON event",
                 file=sys.stderr,
             )
-            return EXIT_CONFIG
+            return EXIT_USAGE
         parsed = load_schema_file(Path(path))
         try:
             raw = _avro_encode(parsed, orjson.loads(raw))
@@ -253,7 +316,7 @@ def _avro_encode(schema: Any, value: Any) -> bytes:
     return buf.getvalue()
 
 
-def cmd_test(directory: str, config: str | None) -> int:
+def cmd_test(directory: str, config: str | None, fmt: str = "text") -> int:
     from bridge.golden import run_cases
 
     try:
@@ -261,12 +324,48 @@ def cmd_test(directory: str, config: str | None) -> int:
     except ConfigError as exc:
         return _fail_config(exc)
     failed = [r for r in results if not r.ok]
+    if fmt == "json":
+        doc = {
+            "passed": len(results) - len(failed),
+            "failed": len(failed),
+            "cases": [
+                {"file": r.file, "name": r.name, "ok": r.ok, "diff": r.diff} for r in results
+            ],
+        }
+        print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return EXIT_FAILURE if failed else EXIT_OK
+    if fmt == "junit":
+        print(_junit(results))
+        return EXIT_FAILURE if failed else EXIT_OK
     for r in results:
         print(f"{'PASS' if r.ok else 'FAIL'}  {r.file}: {r.name}")
         if not r.ok:
             print("      " + r.diff.replace("\n", "\n      "))
     print(f"{len(results) - len(failed)} passed, {len(failed)} failed")
     return EXIT_FAILURE if failed else EXIT_OK
+
+
+def _junit(results: list[Any]) -> str:
+    """JUnit XML (one testsuite, a testcase per golden case) for CI test-report parsers."""
+    from xml.etree import ElementTree as ET
+
+    failed = sum(1 for r in results if not r.ok)
+    suite = ET.Element(
+        "testsuite",
+        name="braze-bridge golden cases",
+        tests=str(len(results)),
+        failures=str(failed),
+        errors="0",
+        skipped="0",
+    )
+    for r in results:
+        case = ET.SubElement(suite, "testcase", classname=r.file, name=r.name)
+        if not r.ok:
+            fail = ET.SubElement(case, "failure", message="requests differ from the expected")
+            fail.text = r.diff
+    suites = ET.Element("testsuites", tests=str(len(results)), failures=str(failed))
+    suites.append(suite)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -306,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 Signals.exiting()
         if args.command == "check":
-            return cmd_check(args.config)
+            return cmd_check(args.config, args.strict, args.format)
         if args.command == "preview":
             return cmd_preview(
                 args.config, args.topic, args.event, args.key, args.header, args.schema
@@ -323,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(render(doc))
             return EXIT_OK
         if args.command == "test":
-            return cmd_test(args.directory, args.config)
+            return cmd_test(args.directory, args.config, args.format)
         if args.command == "console":
             from bridge.console.cli import run as run_console
 

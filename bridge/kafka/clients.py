@@ -18,10 +18,15 @@ import orjson
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
+from bridge.kafka.rdlog import kafka_logger
 from bridge.ops.metrics import Metrics
 from bridge.settings import KafkaSettings
 
 log = logging.getLogger("bridge.kafka.clients")
+
+# Called with the topic whenever a produce_until_acked write fails (the app counts them in
+# bridge_kafka_write_failures_total).
+write_failure_hooks: list[Callable[[str], None]] = []
 
 
 def _common(k: KafkaSettings) -> dict[str, Any]:
@@ -67,6 +72,7 @@ def consumer_config(
     if on_commit is not None:
         conf["on_commit"] = on_commit
     conf["error_cb"] = _error_cb
+    conf["logger"] = kafka_logger("consumer")
     return conf
 
 
@@ -95,26 +101,47 @@ def producer_config(k: KafkaSettings) -> dict[str, Any]:
             "linger.ms": 20,
             "compression.type": "lz4",
             "error_cb": _error_cb,
+            "logger": kafka_logger("producer"),
         }
     )
     return conf
 
 
+_errors = kafka_logger("error_cb", target=log)  # at most 5 per error code per 10 s
+
+
 def _error_cb(err: Any) -> None:
-    log.warning("kafka client error", extra={"error": str(err)})
+    code = err.name() if hasattr(err, "name") else "ERROR"
+    _errors.event(logging.WARNING, code, "kafka client error", error=str(err), code=code)
 
 
 def admin_config(k: KafkaSettings) -> dict[str, Any]:
     """An admin client's config (topic checks): the shared properties, no consumer-only ones."""
     conf = {key: v for key, v in _common(k).items() if not key.startswith(_CONSUMER_ONLY)}
     conf["error_cb"] = _error_cb
+    conf["logger"] = kafka_logger("admin")
     return conf
 
 
 def probe_config(k: KafkaSettings, group_id: str) -> dict[str, Any]:
     """A short-lived consumer that only reads metadata and offsets (never joins the group)."""
     conf = _common(k)
-    conf.update({"group.id": group_id, "enable.auto.commit": False, "error_cb": _error_cb})
+    conf.update(
+        {
+            "group.id": group_id,
+            "enable.auto.commit": False,
+            "error_cb": _error_cb,
+            "logger": kafka_logger("probe"),
+        }
+    )
+    return conf
+
+
+def state_consumer_config(k: KafkaSettings, group_id: str) -> dict[str, Any]:
+    """The state store's reader: assigned partitions only, from the start, never committing."""
+    conf = probe_config(k, group_id)
+    conf.update({"auto.offset.reset": "earliest", "enable.partition.eof": False})
+    conf["logger"] = kafka_logger("state")
     return conf
 
 
@@ -165,15 +192,12 @@ def stats_callback(metrics: Metrics) -> Callable[[str], None]:
             stats = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return
-        metrics.kafka_stat.labels("replyq").set(stats.get("replyq", 0))
-        metrics.kafka_stat.labels("rx_msgs").set(stats.get("rxmsgs", 0))
-        metrics.kafka_stat.labels("rx_bytes").set(stats.get("rx_bytes", 0))
-        cgrp = stats.get("cgrp") or {}
-        metrics.kafka_stat.labels("rebalance_cnt").set(cgrp.get("rebalance_cnt", 0))
-        metrics.kafka_stat.labels("assignment_size").set(cgrp.get("assignment_size", 0))
+        metrics.kafka_stats(stats)
         for tname, topic in (stats.get("topics") or {}).items():
             for pid, p in (topic.get("partitions") or {}).items():
                 if pid == "-1" or not p.get("fetch_state") or p.get("fetch_state") == "none":
+                    continue
+                if not p.get("desired", True):  # revoked: librdkafka still lists it a while
                     continue
                 lag = p.get("consumer_lag", -1)
                 if lag is not None and lag >= 0:
@@ -197,6 +221,8 @@ def produce_until_acked(
     def delivered(err: Any, _msg: Any) -> None:
         if err is not None:
             log.warning("kafka write failed, retrying", extra={"topic": topic, "error": str(err)})
+            for hook in write_failure_hooks:
+                hook(topic)
             produce_until_acked(
                 producer, topic, key=key, value=value, on_ack=on_ack, headers=headers
             )

@@ -42,6 +42,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from bridge.errors import SourceError
+from bridge.kafka import clients
 from bridge.kafka.clients import produce_until_acked
 from bridge.kafka.statedb import StateDb, default_dir
 from bridge.settings import KafkaSettings
@@ -66,16 +67,14 @@ class StateStore:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.topic = kafka.state_topic
-        self._props = {**kafka.properties, "bootstrap.servers": kafka.bootstrap_servers}
+        self._kafka = kafka
         self._grace_ms = int(kafka.state_expiry_grace_s * 1000)
         self._expiry = kafka.state_expiry
         self._clock = clock
         self._lock_file: IO[str] | None = None
         path = None if in_memory else self._claim(store_dir or _dir(kafka))
         self._db = StateDb(path, self.topic, kafka.state_cache_mib * 1024)
-        self._producer = producer or Producer(
-            {**self._props, "enable.idempotence": True, "acks": "all", "linger.ms": 5}
-        )
+        self._producer = producer or Producer(clients.state_producer_config(kafka))
         self._consumer: Consumer | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -113,7 +112,7 @@ class StateStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     def ensure_topic(self, partitions: int = 1) -> None:
-        admin = AdminClient(self._props)
+        admin = AdminClient(clients.admin_config(self._kafka))
         md = admin.list_topics(timeout=15)
         if self.topic in md.topics:
             return
@@ -148,13 +147,7 @@ class StateStore:
         Returns the number of keys in the store.
         """
         c = Consumer(
-            {
-                **self._props,
-                "group.id": f"braze-bridge-state-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "enable.partition.eof": False,
-            }
+            clients.state_consumer_config(self._kafka, f"braze-bridge-state-{uuid.uuid4().hex[:8]}")
         )
         md = c.list_topics(self.topic, timeout=15)
         if self.topic not in md.topics or md.topics[self.topic].error is not None:

@@ -2,12 +2,18 @@
 
 * ``/healthz`` is 200 while the poll loop made progress within ``liveness_timeout_s``
   (a stuck loop gets the pod restarted).
-* ``/readyz`` is 200 while partitions are assigned and nothing halts delivery
-  (401/403, open circuit breaker, shutdown).
+* ``/readyz`` is 200 while the bridge *can do work if given some*: the consumer is
+  subscribed and polling, and nothing halts delivery (401/403, open circuit breaker,
+  shutdown). Having partitions is not required: an idle group member (more replicas than
+  partitions, or the surge pod of a rolling update at ``replicas == partitions``) is ready,
+  otherwise a rollout at the documented maximum never completes. The number of assigned
+  partitions is still reported in the body.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bridge.errors import BridgeError
 from bridge.ops.metrics import Metrics
 
 
@@ -26,6 +33,7 @@ class HealthState:
         self.liveness_timeout_s = liveness_timeout_s
         self._last_poll = time.monotonic()
         self._partitions = 0
+        self._polling = False  # set by the first poll: subscribed and in the group loop
         self._halts: set[str] = set()
         self._lock = threading.Lock()
         self._last_export = 0.0
@@ -33,6 +41,7 @@ class HealthState:
     def polled(self) -> None:
         now = time.monotonic()
         self._last_poll = now
+        self._polling = True
         if now - self._last_export > 1.0:
             self._last_export = now
             self.metrics.last_poll.set(time.time())
@@ -55,8 +64,11 @@ class HealthState:
     def ready(self) -> tuple[bool, dict[str, object]]:
         with self._lock:
             halts = sorted(self._halts)
-        ok = self._partitions > 0 and not halts
-        return ok, {"partitions": self._partitions, "halted": halts}
+        ok = self._polling and not halts
+        info: dict[str, object] = {"partitions": self._partitions, "halted": halts}
+        if not self._polling:
+            info["reason"] = "starting"
+        return ok, info
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -85,12 +97,30 @@ class _Handler(BaseHTTPRequestHandler):
         return
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        # A probe or scraper that hangs up mid-answer (BrokenPipe, reset) is routine: one
+        # JSON debug line instead of socketserver's raw traceback on stderr.
+        exc = sys.exc_info()[1]
+        logging.getLogger("bridge.ops.health").debug(
+            "client went away", extra={"error": type(exc).__name__ if exc else "unknown"}
+        )
+
+
 class HealthServer:
     """Serves the endpoints from a daemon thread."""
 
     def __init__(self, state: HealthState, host: str, port: int) -> None:
         handler = type("Handler", (_Handler,), {"state": state})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
+        try:
+            self.httpd = _Server((host, port), handler)
+        except OSError as exc:  # e.g. EADDRINUSE: one line for the operator, no traceback
+            raise BridgeError(
+                f"cannot listen on {host}:{port} for /metrics and probes: "
+                f"{exc.strerror or exc} (observability.port)"
+            ) from exc
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(

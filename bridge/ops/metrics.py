@@ -6,15 +6,102 @@ status class, error class. Never user ids, event ids, keys or messages.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from bridge import __version__
+
+# End-to-end latency (event timestamp -> Braze accepted): from sub-second (live traffic) to
+# hours (a backlog after an outage, a replay).
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+class KafkaClientStats(Collector):
+    """The librdkafka statistics worth exporting, each under its own name and type
+    (they used to share one ``bridge_kafka_client{stat}`` gauge, counters and gauges
+    mixed). Updated from the statistics callback; exported as librdkafka reported them."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, float] = {}
+
+    def update(self, **values: float) -> None:
+        self.values.update(values)
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # families only appear once librdkafka reported statistics
+
+    def collect(self) -> Iterable[Metric]:
+        v = self.values
+        if not v:
+            return
+        yield from _kafka_families(v)
+
+
+def _kafka_families(v: dict[str, float]) -> Iterator[Metric]:
+    for name, doc, key in (
+        ("bridge_kafka_client_replyq", "librdkafka ops waiting in the reply queue", "replyq"),
+        (
+            "bridge_kafka_client_assigned_partitions",
+            "Partitions librdkafka reports assigned to this consumer",
+            "assignment_size",
+        ),
+    ):
+        if key in v:
+            yield GaugeMetricFamily(name, doc, value=v[key])
+    for name, doc, key in (
+        (
+            "bridge_kafka_client_received_messages",
+            "Messages librdkafka fetched from brokers",
+            "rx_msgs",
+        ),
+        (
+            "bridge_kafka_client_received_bytes",
+            "Bytes librdkafka fetched from brokers",
+            "rx_bytes",
+        ),
+        (
+            "bridge_kafka_client_rebalances",
+            "Consumer group rebalances librdkafka went through",
+            "rebalance_cnt",
+        ),
+    ):
+        if key in v:
+            yield CounterMetricFamily(name, doc, value=v[key])
 
 
 class Metrics:
-    """All series, registered on an injected registry (tests use a fresh one)."""
+    """All series, registered on an injected registry (tests use a fresh one).
+
+    Besides the ``bridge_*`` series the registry carries the standard ``process_*`` (CPU,
+    RSS, open fds, start time) and ``python_info`` collectors, and ``bridge_build_info``.
+    """
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         r = registry if registry is not None else CollectorRegistry()
         self.registry = r
+        if r is not _default_registry():
+            ProcessCollector(registry=r)
+            PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "bridge_build_info",
+            "Always 1; the labels say which bridge, Python and librdkafka are running",
+            ["version", "python", "librdkafka"],
+            registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version(), _librdkafka()).set(1)
         self.events_consumed = Counter(
             "bridge_events_consumed", "Events consumed", ["topic"], registry=r
         )
@@ -22,7 +109,10 @@ class Metrics:
             "bridge_events_matched", "Events matched by a rule", ["topic", "rule"], registry=r
         )
         self.events_skipped = Counter(
-            "bridge_events_skipped", "Events that matched no rule", ["topic", "reason"], registry=r
+            "bridge_events_skipped",
+            "Events consumed without an action (reason: no_rule, no_match, duplicate, ...)",
+            ["topic", "reason"],
+            registry=r,
         )
         self.events_dead_lettered = Counter(
             "bridge_events_dead_lettered",
@@ -139,6 +229,12 @@ class Metrics:
             "bridge_kafka_rebalances", "Partition assignments and revocations", ["kind"], registry=r
         )
         self.commits = Counter("bridge_offset_commits", "Offset commits", ["result"], registry=r)
+        self.kafka_write_failures = Counter(
+            "bridge_kafka_write_failures",
+            "Dead-letter or state records Kafka did not acknowledge (each is retried)",
+            ["topic"],
+            registry=r,
+        )
         self.schedule_ops = Counter(
             "bridge_schedule_operations",
             "Schedule lifecycle outcomes (created, updated, cancelled, update_unknown, ...)",
@@ -157,14 +253,126 @@ class Metrics:
         self.replayed = Counter(
             "bridge_replay_records", "Dead letters seen by replay", ["result"], registry=r
         )
-        self.kafka_stat = Gauge(
-            "bridge_kafka_client", "Selected librdkafka statistics", ["stat"], registry=r
+        self.kafka_client = KafkaClientStats()
+        r.register(self.kafka_client)
+        self.event_latency = Histogram(
+            "bridge_event_latency_seconds",
+            "End-to-end latency: event (Kafka record) timestamp to Braze accepting it, per rule",
+            ["rule"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._latency_children: dict[str, Any] = {}
+        self.oldest_unfinished_age = Gauge(
+            "bridge_oldest_unfinished_event_age_seconds",
+            "Age (now minus Kafka record timestamp) of the oldest consumed event not yet final; "
+            "0 when nothing is open",
+            registry=r,
         )
         for reason in ("auth", "circuit_breaker"):
             self.halted.labels(reason).set(0)
         self.circuit_breaker_open.set(0)
         for result in ("ok", "failed"):
             self.config_reloads.labels(result)
+            self.commits.labels(result)
+
+    # -- observation hooks -----------------------------------------------------------------
+    def event_accepted(self, rule: str, timestamp_ms: int, now_s: float | None = None) -> None:
+        """Braze accepted an item of an event with this Kafka timestamp (call once per item).
+        Records without a timestamp (0 or negative) are not observed."""
+        if timestamp_ms <= 0:
+            return
+        child = self._latency_children.get(rule)
+        if child is None:
+            child = self._latency_children[rule] = self.event_latency.labels(rule)
+        now = time.time() if now_s is None else now_s
+        child.observe(max(now - timestamp_ms / 1000.0, 0.0))
+
+    def set_oldest_unfinished(
+        self, timestamps_ms: Iterable[int | None], now_s: float | None = None
+    ) -> None:
+        """Export the age of the oldest open event from each partition's oldest open record
+        timestamp (None or <= 0: nothing open, or no timestamp)."""
+        ts = [t for t in timestamps_ms if t is not None and t > 0]
+        now = time.time() if now_s is None else now_s
+        self.oldest_unfinished_age.set(max(now - min(ts) / 1000.0, 0.0) if ts else 0.0)
+
+    def kafka_stats(self, stats: dict[str, Any]) -> None:
+        """Take one parsed librdkafka statistics document (consumer)."""
+        cgrp = stats.get("cgrp") or {}
+        self.kafka_client.update(
+            replyq=float(stats.get("replyq", 0)),
+            rx_msgs=float(stats.get("rxmsgs", 0)),
+            rx_bytes=float(stats.get("rx_bytes", 0)),
+            rebalance_cnt=float(cgrp.get("rebalance_cnt", 0)),
+            assignment_size=float(cgrp.get("assignment_size", 0)),
+        )
+
+    # -- series removal --------------------------------------------------------------------
+    def forget_partition(self, topic: str, partition: int) -> None:
+        """This member no longer owns ``topic[partition]``: drop its lag series, which would
+        otherwise keep exporting the frozen lag of a partition another member now reads."""
+        try:
+            self.consumer_lag.remove(topic, str(partition))
+        except KeyError:
+            pass
+
+    def forget_topic(self, topic: str) -> None:
+        """Drop every series labelled with ``topic`` (a pattern-matched topic this member no
+        longer reads, or a deleted one): series must not accumulate with topic churn."""
+        for m in self._by_topic():
+            names = list(getattr(m, "_labelnames", ()))
+            idx = names.index("topic")
+            children: dict[tuple[str, ...], Any] = getattr(m, "_metrics", {})
+            for key in [k for k in list(children) if k[idx] == topic]:
+                try:
+                    m.remove(*key)
+                except KeyError:
+                    pass
+
+    def forget_revoked(
+        self,
+        revoked: Iterable[tuple[str, int]],
+        still_owned: Iterable[tuple[str, int]],
+        subscribed: Iterable[str],
+    ) -> list[str]:
+        """After a revoke or loss: forget each partition's lag, and every series of a topic
+        no longer owned at all unless it is a literal subscription (a topic matched by a
+        pattern may be gone for good). Returns the topics forgotten, so callers can drop
+        cached children of them."""
+        revoked = list(revoked)
+        for topic, partition in revoked:
+            self.forget_partition(topic, partition)
+        owned = {t for t, _ in still_owned}
+        literal = set(subscribed)
+        gone = sorted({t for t, _ in revoked} - owned - literal)
+        for topic in gone:
+            self.forget_topic(topic)
+        return gone
+
+    def _by_topic(self) -> list[Counter | Gauge]:
+        return [
+            self.events_consumed,
+            self.events_matched,
+            self.events_skipped,
+            self.events_dead_lettered,
+            self.consumer_lag,
+        ]
+
+
+def _default_registry() -> CollectorRegistry:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY
+
+
+def _librdkafka() -> str:
+    try:
+        import confluent_kafka
+
+        return str(confluent_kafka.libversion()[0])
+    except (ImportError, AttributeError):  # pragma: no cover - always installed
+        return "unknown"
 
 
 class Tally:

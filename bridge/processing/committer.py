@@ -56,6 +56,7 @@ class Committer:
             return
         self._last = now
         self.commit(consumer, list(self.trackers.values()), asynchronous=not force)
+        self.metrics.set_oldest_unfinished(tr.oldest_open_ms() for tr in self.trackers.values())
 
     def commit(
         self, consumer: Committing, trackers: list[PartitionTracker], asynchronous: bool

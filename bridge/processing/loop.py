@@ -151,7 +151,14 @@ class Loop:
             flush=self.flush,
             pump=self.pump,
             stopping=lambda: self.stopping,
+            forget=self._forget_series,
         )
+
+    def _forget_series(self, keys: list[tuple[str, int]]) -> None:
+        """Partitions given up: their lag series go, and every series of a pattern topic this
+        member no longer reads (literal subscriptions keep theirs: counters must not reset)."""
+        for t in self.metrics.forget_revoked(keys, self.trackers, self.source.topics()):
+            self._consumed.pop(t, None)
 
     # -- public ----------------------------------------------------------------------------
     @property

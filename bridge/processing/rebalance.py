@@ -45,6 +45,7 @@ class Partitions:
         flush: Callable[[], None],
         pump: Callable[[], None],
         stopping: Callable[[], bool],
+        forget: Callable[[list[tuple[str, int]]], None] = lambda _keys: None,
     ) -> None:
         self.settings = settings
         self.trackers = trackers
@@ -57,6 +58,7 @@ class Partitions:
         self.flush = flush
         self.pump = pump
         self.stopping = stopping
+        self.forget = forget  # drop the metric series of partitions given up
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assign").inc()
@@ -145,6 +147,7 @@ class Partitions:
             if tr is not None:
                 tr.revoked = True
             self.flow.forget(k)
+        self.forget(keys)
         self.health.assigned(len(self.trackers))
         log.info("partitions revoked", extra={"partitions": _names(partitions)})
 
@@ -154,6 +157,7 @@ class Partitions:
             tr = self.trackers.pop((tp.topic, tp.partition), None)
             if tr is not None:
                 tr.revoked = True
+        self.forget([(tp.topic, tp.partition) for tp in partitions])
         self.health.assigned(len(self.trackers))
         log.warning("partitions lost (not committed)", extra={"partitions": _names(partitions)})
 

@@ -179,6 +179,7 @@ class Router:
                 item.ticket.done()
                 continue
             self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
+            self.metrics.event_accepted(item.rule, item.ticket.record.timestamp_ms, now)
             self.tally.add(self.metrics.workspace_recipients_sent, item.shape.workspace)
             if item.state_key is not None and self.schedules is not None:
                 self.schedules.on_final(item, True, o.response)

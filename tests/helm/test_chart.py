@@ -57,9 +57,41 @@ METRICS = {
     "bridge_circuit_breaker_open",
     "bridge_kafka_rebalances_total",
     "bridge_dead_letter_produced_total",
+    "bridge_offset_commits_total",
+    "bridge_kafka_write_failures_total",
+    "bridge_event_latency_seconds",
+    "bridge_oldest_unfinished_event_age_seconds",
+    "bridge_partial_errors_total",
+    "bridge_build_info",
+    "bridge_kafka_client_assigned_partitions",
+    "bridge_kafka_client_received_messages_total",
+    "bridge_kafka_client_replyq",
+    "bridge_shadow_requests_total",
+    "bridge_schema_registry_waits_total",
+    "bridge_schedule_operations_total",
+    "bridge_replay_records_total",
+    "bridge_kafka_client_received_bytes_total",
+    "bridge_kafka_client_rebalances_total",
+    # standard series of the process and of Prometheus itself
+    "process_start_time_seconds",
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "up",
 }
-HISTOGRAMS = {"bridge_request_duration_seconds", "bridge_batch_recipients"}
+HISTOGRAMS = {
+    "bridge_request_duration_seconds",
+    "bridge_batch_recipients",
+    "bridge_event_latency_seconds",
+}
 ALERTS = {
+    "BrazeBridgeDown",
+    "BrazeBridgeAbsent",
+    "BrazeBridgeCrashLooping",
+    "BrazeBridgeBrazeErrors",
+    "BrazeBridgeCommitsFailing",
+    "BrazeBridgeKafkaWritesFailing",
+    "BrazeBridgeReloadFailed",
     "BrazeBridgeHalted",
     "BrazeBridgeDeadLetterRate",
     "BrazeBridgeLagGrowing",
@@ -344,7 +376,7 @@ def test_checksum_config_tracks_config(helm: str) -> None:
 
     original = checksum()
     assert checksum("config.batching.linger_ms=500") != original
-    assert checksum("config.rules[0].campaign_id=other") != original
+    assert checksum("config.kafka.group_id=other") != original
     assert checksum("replicaCount=2") == original  # unrelated values don't roll pods
 
 
@@ -414,10 +446,14 @@ def test_no_key_configured_renders_without_secret(helm: str) -> None:
     [
         ("config.braze.api_key=literal-key-123", "api_key"),
         ("config.kafka.properties.sasl\\.password=hunter2", "sasl.password"),
+        ("config.kafka.properties.sasl\\.oauthbearer\\.client\\.secret=s3", "client.secret"),
+        ("config.kafka.properties.ssl\\.key\\.password=k", "ssl.key.password"),
+        ("config.schema_registry.password=hunter2", "schema_registry.password"),
+        ("config.schema_registry.bearer_token=tok-123", "schema_registry.bearer_token"),
     ],
 )
 def test_literal_secret_in_config_fails(helm: str, setting: str, field: str) -> None:
-    proc = _template(sets=[setting])
+    proc = _template(sets=["config.schema_registry.url=https://registry:8081", setting])
     assert proc.returncode != 0
     # Rejected by values.schema.json or by the template guard; either names the field.
     assert field in proc.stderr, proc.stderr
@@ -451,6 +487,47 @@ def test_keda_trigger_names_group_and_topics(helm: str) -> None:
         assert md["lagThreshold"] == "500"
         assert all(isinstance(v, str) for v in md.values())
         assert t["authenticationRef"] == {"name": "braze-bridge-kafka"}
+
+
+def test_keda_with_a_regex_topic_rule_fails_unless_keda_topics_is_set(helm: str) -> None:
+    regex = "config.rules[0].topic=^orders\\..*"
+    proc = _template((ci_values("keda"),), [regex])
+    assert proc.returncode != 0
+    assert "regular expression" in proc.stderr and "keda.topics" in proc.stderr, proc.stderr
+    docs = render((ci_values("keda"),), (regex, "keda.topics={orders.eu,orders.us}"))
+    triggers = one(docs, "ScaledObject")["spec"]["triggers"]
+    assert [t["metadata"]["topic"] for t in triggers] == ["orders.eu", "orders.us"]
+
+
+def test_keda_offset_reset_policy_follows_the_bridge(helm: str) -> None:
+    def policies(*sets: str) -> set[str]:
+        so = one(render((ci_values("keda"),), sets), "ScaledObject")
+        return {t["metadata"]["offsetResetPolicy"] for t in so["spec"]["triggers"]}
+
+    assert policies() == {"earliest"}  # the bridge's kafka.auto_offset_reset default
+    assert policies("config.kafka.auto_offset_reset=latest") == {"latest"}
+    assert policies("keda.offsetResetPolicy=latest") == {"latest"}
+
+
+def test_keda_skips_disabled_rules_and_prefers_kafka_topics(helm: str) -> None:
+    docs = render((), ("keda.enabled=true", "config.kafka.topics={orders,carts}"))
+    topics = [t["metadata"]["topic"] for t in one(docs, "ScaledObject")["spec"]["triggers"]]
+    assert topics == ["orders", "carts"]
+
+
+def test_pdb_lets_drains_evict_unready_pods_where_supported(helm: str) -> None:
+    full = ci_values("full")
+    pdb = one(render((full,)), "PodDisruptionBudget")
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    proc = subprocess.run(
+        [helm, "template", RELEASE, str(CHART), "-f", str(full), "--kube-version", "1.26.0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    old = one([d for d in yaml.safe_load_all(proc.stdout) if d], "PodDisruptionBudget")
+    assert "unhealthyPodEvictionPolicy" not in old["spec"]  # unknown field before 1.27
 
 
 def test_keda_topics_override(helm: str) -> None:
@@ -496,11 +573,39 @@ def test_optional_objects_off_by_default(helm: str) -> None:
 def test_values_schema(helm: str) -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
-    assert schema["properties"]["config"]["type"] == "object"
+    assert schema["properties"]["config"]["allOf"][1] == {"$ref": "#/$defs/BridgeConfig"}
     for bad in ("replicaCount=many", "unknownTopLevel=1", "image.digest=latest", "config=x"):
         proc = _template(sets=[bad])
         assert proc.returncode != 0, bad
         assert "schema" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "where"),
+    [
+        ("config.batching.max_recipients=500", "/config/batching/max_recipients"),
+        ("config.rules=null", "missing property 'rules'"),
+        ("config.kafka.auto_offset_reset=newest", "/config/kafka/auto_offset_reset"),
+        ("config.delivery.unknown_field=1", "/config/delivery"),
+    ],
+)
+def test_config_is_validated_against_the_bridge_schema_at_render(
+    helm: str, setting: str, where: str
+) -> None:
+    """The bridge's own JSON Schema (schemas/bridge-config.schema.json, embedded by
+    bridge.docgen) rejects an invalid config at `helm template`/`install` time, not when the
+    pods exit 78 later."""
+    proc = _template(sets=[setting])
+    assert proc.returncode != 0, setting
+    assert "schema" in proc.stderr and where in proc.stderr, proc.stderr
+
+
+def test_values_schema_embeds_the_current_bridge_schema() -> None:
+    from bridge.docgen import VALUES_SCHEMA, values_schema
+
+    assert VALUES_SCHEMA.read_text() == values_schema(VALUES_SCHEMA.read_text()), (
+        "run python -m bridge.docgen --write"
+    )
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -532,7 +637,8 @@ def test_prometheus_rule_alerts(helm: str) -> None:
         expr = r["expr"]
         assert isinstance(expr, str) and expr.strip(), name
         assert balanced(expr), f"{name}: unbalanced brackets in {expr!r}"
-        assert re.search(r"(==|!=|>=|<=|>|<)\s*[0-9.]", expr), f"{name}: no threshold"
+        threshold = re.search(r"(==|!=|>=|<=|>|<)\s*[0-9.]", expr)
+        assert threshold or expr.startswith("absent("), f"{name}: no threshold"
         metrics = promql_metrics(expr)
         assert metrics, f"{name}: references no metric"
         unknown = {m for m in metrics if not known_metric(m)}
@@ -543,7 +649,7 @@ def test_prometheus_rule_alerts(helm: str) -> None:
         assert r["labels"]["team"] == "crm"  # prometheusRule.additionalLabels
         assert r["annotations"]["summary"]
         assert r["annotations"]["runbook_url"].endswith("#" + name.lower())
-    assert 'reason!="shutdown"' in by_name["BrazeBridgeHalted"]["expr"]
+    assert 'reason!~"shutdown|circuit_breaker"' in by_name["BrazeBridgeHalted"]["expr"]
     assert "bridge_rate_limited_total" in by_name["BrazeBridgeRateLimited"]["expr"]
     assert "bridge_last_poll_timestamp_seconds" in by_name["BrazeBridgeNoProgress"]["expr"]
 
@@ -565,6 +671,54 @@ def _dashboard_exprs(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 
     walk(dashboard["panels"])
     return exprs
+
+
+def _panels(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in panels:
+        out.append(p)
+        out += _panels(p.get("panels", []))
+    return out
+
+
+def test_dashboard_describes_every_panel_and_shows_every_metric_an_sre_needs() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from bridge.ops.metrics import Metrics
+
+    dashboard = json.loads((CHART / "dashboards" / "braze-bridge.json").read_text())
+    panels = _panels(dashboard["panels"])
+    assert not [p["title"] for p in panels if not p.get("description")]
+    exprs = " ".join(expr for _title, expr in _dashboard_exprs(dashboard))
+    m = Metrics(CollectorRegistry())
+    m.kafka_stats({"cgrp": {}})
+    wanted = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in m.registry.collect()
+        if f.name.startswith("bridge_")
+    }
+    # gauges of librdkafka's view that duplicate bridge series on the dashboard
+    wanted -= {
+        "bridge_kafka_client_assigned_partitions",
+        "bridge_kafka_client_received_messages_total",
+        "bridge_kafka_client_rebalances_total",
+    }
+    missing = sorted(n for n in wanted if n not in exprs)
+    assert not missing, f"metrics not on the dashboard: {missing}"
+    for p in panels:
+        targets = p.get("targets", [])
+        if len(targets) < 2:
+            continue
+        # two queries with different units must not share one axis
+        overrides = p.get("fieldConfig", {}).get("overrides", [])
+        units = {p.get("fieldConfig", {}).get("defaults", {}).get("unit")}
+        for o in overrides:
+            for prop in o["properties"]:
+                if prop["id"] == "unit":
+                    placed = {q["id"]: q["value"] for q in o["properties"]}
+                    assert placed.get("custom.axisPlacement") == "right", p["title"]
+                    units.add(prop["value"])
+        assert len(units) <= 2, p["title"]
 
 
 def test_dashboard(helm: str) -> None:

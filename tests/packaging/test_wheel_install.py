@@ -170,8 +170,8 @@ def test_installed_cli_check_broken_config(venv: Path, tmp_path: Path) -> None:
     config = tmp_path / "config.yaml"
     config.write_text(BROKEN_CONFIG)
     proc = _bridge(venv, "check", "--config", str(config), cwd=tmp_path)
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "usage:" not in proc.stderr  # a config error, not argparse's exit 2
+    assert proc.returncode == 78, proc.stdout + proc.stderr
+    assert "usage:" not in proc.stderr  # a config error (78), not argparse's usage exit 2
 
 
 # --------------------------------------------------------------------------- Dockerfile

@@ -47,13 +47,13 @@ def test_check_lists_rules_and_exits_0(capsys: pytest.CaptureFixture[str]) -> No
     assert "wismo-reminder" in out and "campaign_schedule camp-wismo" in out
 
 
-def test_check_on_a_broken_config_names_the_field_and_exits_2(
+def test_check_on_a_broken_config_names_the_field_and_exits_78(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     text = Path("config/example.yaml").read_text().replace("campaign_id: 0f8e7a2c", "campaign: x")
     bad = tmp_path / "bad.yaml"
     bad.write_text(text)
-    assert main(["check", "--config", str(bad)]) == 2
+    assert main(["check", "--config", str(bad)]) == 78  # EX_CONFIG; 2 is argparse's usage
     err = capsys.readouterr().err
     assert str(bad) in err and "rules[0]" in err
 
@@ -63,7 +63,7 @@ def test_check_warns_about_unset_key_but_passes(
 ) -> None:
     monkeypatch.delenv("BRAZE_API_KEY")
     assert main(["check", "--config", "config/example.yaml"]) == 0
-    assert "BRAZE_API_KEY is not set" in capsys.readouterr().out
+    assert "BRAZE_API_KEY is not set" in capsys.readouterr().err  # warnings on stderr
 
 
 def test_preview_prints_the_exact_request(capsys: pytest.CaptureFixture[str]) -> None:
@@ -212,6 +212,6 @@ def test_check_warns_about_rules_that_can_never_match(
     cfg["rules"][1]["when"] = {"any": [{"type": {"one_of": []}}]}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg))
     assert main(["check", "-c", str(tmp_path / "c.yaml")]) == 0
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err  # warnings go to stderr
     assert "'order-shipped' can never match: $.order.total: the lower bound 10" in out
     assert "'big-order-vip' can never match: type: one_of is empty" in out

@@ -20,9 +20,9 @@ def test_healthz_fails_when_the_poll_loop_stops_and_readyz_follows_halts() -> No
     srv.start()
     base = f"http://127.0.0.1:{srv.port}"
     try:
+        assert httpx.get(f"{base}/readyz").status_code == 503  # not polling yet
         state.polled()
         assert httpx.get(f"{base}/healthz").status_code == 200
-        assert httpx.get(f"{base}/readyz").status_code == 503  # nothing assigned yet
         state.assigned(2)
         assert httpx.get(f"{base}/readyz").json() == {"partitions": 2, "halted": [], "status": "ok"}
         state.halted("auth", True)

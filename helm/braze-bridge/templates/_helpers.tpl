@@ -133,11 +133,14 @@ Returned as a JSON list (use with fromJsonArray).
 */}}
 {{- define "braze-bridge.topics" -}}
 {{- $topics := list }}
+{{- $kafkaTopics := dig "kafka" "topics" list (.Values.config | default dict) }}
 {{- if .Values.keda.topics }}
 {{- $topics = .Values.keda.topics }}
+{{- else if $kafkaTopics }}
+{{- $topics = $kafkaTopics }}
 {{- else }}
 {{- range (.Values.config.rules | default list) }}
-{{- if and (kindIs "map" .) .topic }}
+{{- if and (kindIs "map" .) .topic (ne (toString (dig "enabled" true .)) "false") }}
 {{- $topics = append $topics (toString .topic) }}
 {{- end }}
 {{- end }}
@@ -171,8 +174,23 @@ Render-time validation; included by the Deployment so any invalid combination fa
 {{- end }}
 {{- end }}
 {{- range $k, $v := (dig "kafka" "properties" dict (.Values.config | default dict)) }}
-{{- if and (regexMatch "(?i)(password|secret|sasl\\.jaas\\.config|oauthbearer\\.client\\.secret|ssl\\.key\\.pem)" $k) (not (regexMatch "^\\$\\{[^}]+\\}$" (toString $v))) }}
+{{- if and (regexMatch "(?i)(password|secret|token|\\.key$|key\\.pem|credentials|sasl\\.jaas\\.config)" $k) (not (regexMatch "(?i)location" $k)) (not (regexMatch "^\\$\\{[^}]+\\}$" (toString $v))) }}
 {{- fail (printf "config.kafka.properties.%s looks like a credential: use a ${ENV_VAR} or ${file:/path} reference, not the value (the config is stored in a ConfigMap)." $k) }}
+{{- end }}
+{{- end }}
+{{- /* Every other secret field of the bridge's config (SecretStr in bridge/settings.py). */ -}}
+{{- $registry := (.Values.config | default dict).schema_registry | default dict }}
+{{- range $name := list "password" "bearer_token" }}
+{{- $v := get $registry $name }}
+{{- if and $v (not (regexMatch "^\\$\\{[^}]+\\}$" (toString $v))) }}
+{{- fail (printf "config.schema_registry.%s looks like a credential: use a ${ENV_VAR} or ${file:/path} reference, not the value (the config is stored in a ConfigMap)." $name) }}
+{{- end }}
+{{- end }}
+{{- if .Values.keda.enabled }}
+{{- range $t := include "braze-bridge.topics" . | fromJsonArray }}
+{{- if hasPrefix "^" $t }}
+{{- fail (printf "keda.enabled: topic %q is a regular expression, but KEDA's kafka scaler needs literal topic names. Set keda.topics to the topics to scale on (literal names)." $t) }}
+{{- end }}
 {{- end }}
 {{- end }}
 {{- $drain := include "braze-bridge.drainDeadline" . | int }}
