@@ -44,7 +44,7 @@ def test_the_image_and_make_install_use_the_constraints() -> None:
     assert "pip install --no-cache-dir -c constraints.txt -r /tmp/requirements.txt" in dockerfile
     assert "!constraints.txt" in (REPO / ".dockerignore").read_text().splitlines()
     makefile = (REPO / "Makefile").read_text()
-    assert "pip install -q -c constraints.txt -e '.[dev]'" in makefile
+    assert "pip install -q -c constraints.txt -e '.[dev,browser]'" in makefile
 
 
 def test_licence_file_and_spdx_metadata() -> None:

@@ -30,7 +30,7 @@ def _write(tmp_path: Path, rules: list[dict[str, Any]]) -> Path:
 
 def _check(tmp_path: Path, rules: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> str:
     path = _write(tmp_path, rules)
-    assert main(["check", "--config", str(path)]) == 2
+    assert main(["check", "--config", str(path)]) == 78  # EX_CONFIG
     err = capsys.readouterr().err
     assert str(path) in err
     return err
@@ -94,7 +94,7 @@ def test_whole_segment_broadcast_is_refused_by_preview(
     path = _write(tmp_path, [rule])
     ev = tmp_path / "e.json"
     ev.write_text('{"id": 1}')
-    assert main(["preview", "--config", str(path), "--topic", "orders", str(ev)]) == 2
+    assert main(["preview", "--config", str(path), "--topic", "orders", str(ev)]) == 78
     assert "whole segment" in capsys.readouterr().err
 
 

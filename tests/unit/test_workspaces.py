@@ -152,9 +152,10 @@ def test_check_warns_about_each_endpoint_that_is_no_braze_instance(
     cfg = tmp_path / "bridge.yaml"
     cfg.write_text(yaml.safe_dump(raw_config(eu="https://rest.lon-01.braze.com")))
     assert cli_main(["check", "-c", str(cfg)]) == 0
-    out = capsys.readouterr().out
-    assert "warning: braze.workspaces.eu.rest_endpoint: rest.lon-01.braze.com is not a Braze" in out
-    assert "braze.workspaces.us" not in out, "rest.iad-01.braze.com is an instance"
+    cap = capsys.readouterr()
+    out, err = cap.out, cap.err  # warnings go to stderr
+    assert "warning: braze.workspaces.eu.rest_endpoint: rest.lon-01.braze.com is not a Braze" in err
+    assert "braze.workspaces.us" not in err, "rest.iad-01.braze.com is an instance"
     assert "to-eu  orders -> campaign_trigger c-eu  [workspace eu]" in out
 
 
