@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bridge.actions.base import Builder, Shape
+from bridge.actions.common import ensure_serialisable
 from bridge.actions.registry import compile_action
 from bridge.errors import ConfigError
 from bridge.models import Event
@@ -81,6 +82,22 @@ def _shadowed(build: Builder) -> Builder:
     return wrapped
 
 
+def _checked(build: Builder, rule: str) -> Builder:
+    """Validate each item's JSON before it joins a batch (a bad value fails one event only)."""
+    last: list[Shape | None] = [None]
+
+    def checked(e: Event) -> tuple[Shape, Any, Any]:
+        shape, identity, payload = build(e)
+        # body -> recipients list -> item: two enclosing levels, or the body itself
+        ensure_serialisable(payload, "item", rule, 2 if shape.list_field else 0)
+        if shape is not last[0]:  # shared fields: static shapes are checked once
+            ensure_serialisable(shape.base, "request", rule)
+            last[0] = shape
+        return shape, identity, payload
+
+    return checked
+
+
 class RuleSet:
     """Compiled rules indexed by topic."""
 
@@ -142,6 +159,7 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
         except ValueError as exc:
             raise ConfigError(str(exc), field=f"{where}.dedupe") from exc
         dedupe = Dedupe(key, window, rule.dedupe.max_keys)
+    build = _checked(build, rule.name)
     if rule.shadow:
         build = _shadowed(build)
     return CompiledRule(
