@@ -48,7 +48,12 @@ def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueu
         }
     )
     b = BrazeSettings.model_validate(
-        {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "max_in_flight": 4}
+        {
+            "rest_endpoint": "http://braze.test",
+            "allow_insecure_http": True,
+            "api_key": "secret-key",
+            "max_in_flight": 4,
+        }
     )
     s = Sender(b, d, m, q.put, transport=httpx.MockTransport(handler))
     s.start()
