@@ -502,7 +502,7 @@ class _BoundedLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > MAX_YAML_DEPTH:
-                mark = self.peek_event().start_mark
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
                 raise YamlLimit(
                     f"YAML nested deeper than {MAX_YAML_DEPTH} levels at line {mark.line + 1}"
                 )
