@@ -6,6 +6,7 @@ and call the compiled builder of each match. No rule text is parsed after start-
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import OrderedDict
@@ -25,14 +26,28 @@ from bridge.rules.times import parse_duration
 from bridge.settings import Settings
 
 
+def _digest(k: Any) -> bytes:
+    """A fixed-size stand-in for an id: memory is bounded by key count, whatever an id's size.
+
+    Typed, so "1", 1 and true stay different ids; 128 bits make collisions negligible.
+    """
+    if isinstance(k, bytes):
+        raw = b"b" + k
+    elif isinstance(k, str):
+        raw = b"s" + k.encode("utf-8", "surrogatepass")
+    else:
+        raw = b"j" + repr(k).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
 class Dedupe:
-    """Ids seen within a window (per replica, in memory, bounded)."""
+    """Ids seen within a window (per replica, in memory, bounded by count; ids are hashed)."""
 
     def __init__(self, key: Accessor, window_s: float, max_keys: int) -> None:
         self.key = key
         self.window_s = window_s
         self.max_keys = max_keys
-        self._seen: OrderedDict[Any, float] = OrderedDict()
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
 
     def seen(self, event: Event) -> bool:
         k = self.key(event)
@@ -45,8 +60,7 @@ class Dedupe:
             if now - at <= self.window_s and len(d) < self.max_keys:
                 break
             del d[oldest]
-        if isinstance(k, dict | list):
-            k = repr(k)
+        k = _digest(k)
         prev = d.get(k)
         if prev is not None and now - prev <= self.window_s:
             return True

@@ -164,3 +164,40 @@ def test_regex_keeps_unicode_and_search_semantics() -> None:
     rs = compile_rules(settings([_rule(when={"$.user.id": {"regex": r"caf\p{L}$"}})]))
     assert rs.rules[0].matches(event({"user": {"id": "le café"}}))
     assert not rs.rules[0].matches(event({"user": {"id": "cafe!"}}))
+
+
+# -- D13: the dedupe cache holds fixed-size digests ---------------------------------------------
+
+
+def test_dedupe_memory_does_not_grow_with_id_size() -> None:
+    import tracemalloc
+
+    rs = compile_rules(settings([_rule(dedupe={"key": "$.event_id", "window": "10m"})]))
+    dedupe = rs.rules[0].dedupe
+    assert dedupe is not None
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(300):
+            big = event({"event_id": f"{i:08d}" + "x" * 200_000})
+            assert dedupe.seen(big) is False
+            del big
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert held < 1_000_000, held  # 300 x 200 KB ids: 60 MB when the ids themselves are kept
+    assert dedupe.seen(event({"event_id": "00000007" + "x" * 200_000})) is True
+
+
+def test_dedupe_keeps_typed_ids_apart() -> None:
+    rs = compile_rules(settings([_rule(dedupe={"key": "$.event_id", "window": "10m"})]))
+    dedupe = rs.rules[0].dedupe
+    assert dedupe is not None
+    assert [dedupe.seen(event({"event_id": v})) for v in ("1", 1, True, {"a": 1}, "1", 1)] == [
+        False,
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]

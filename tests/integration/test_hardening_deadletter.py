@@ -1,0 +1,87 @@
+"""#16 D1: a dead letter Kafka refuses for good is written truncated, never retried unchanged.
+
+Real broker: a dead-letter topic with a small ``max.message.bytes`` and the producer's
+default 1 MB ``message.max.bytes`` (raised in the second case, so the broker refuses).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+
+from bridge.kafka.deadletter import TRUNCATED, DeadLetterWriter, context_headers
+from bridge.models import Record
+from tests.support.kafka import create_topics, read_all, unique
+
+pytestmark = pytest.mark.integration
+
+
+class CountingProducer(Producer):  # type: ignore[misc]
+    """A real producer that counts produce() calls (to prove there is no hot retry)."""
+
+    calls = 0
+
+    def produce(self, *args: Any, **kwargs: Any) -> None:
+        type(self).calls += 1
+        super().produce(*args, **kwargs)
+
+
+def _write(bootstrap: str, topic: str, value: bytes, producer_conf: dict[str, Any]) -> Any:
+    CountingProducer.calls = 0
+    producer = CountingProducer({"bootstrap.servers": bootstrap, **producer_conf})
+    writer = DeadLetterWriter(producer, topic)
+    record = Record("orders", 3, 41, b"k", value, (("trace", b"t1"),), 1_700_000_000_000)
+    headers = context_headers(
+        record, stage="rules", error_class="RuleError", message="trigger_properties too big"
+    )
+    acks: list[int] = []
+    writer.send(record, headers, lambda: acks.append(1))
+    deadline = time.monotonic() + 60
+    while not acks and time.monotonic() < deadline:
+        writer.poll()
+        time.sleep(0.01)
+    assert producer.flush(10) == 0
+    assert acks == [1]
+    assert writer.pending == 0
+    return writer
+
+
+@pytest.mark.parametrize(
+    "producer_conf",
+    [
+        {},  # produce() itself raises MSG_SIZE_TOO_LARGE (the bridge exited 1 on every start)
+        {"message.max.bytes": 10_000_000},  # the broker refuses (3,161 hot re-sends in 70 s)
+    ],
+    ids=["producer-limit", "topic-limit"],
+)
+def test_oversized_dead_letter_is_truncated_with_a_header(
+    kafka_bootstrap: str, producer_conf: dict[str, Any]
+) -> None:
+    topic = unique("dlq-small")
+    create_topics(kafka_bootstrap, {topic: 1}, {"max.message.bytes": "200000"})
+    value = b"x" * 5_000_000
+    writer = _write(kafka_bootstrap, topic, value, producer_conf)
+    [m] = read_all(kafka_bootstrap, topic)
+    headers = dict(m.headers())
+    assert headers[TRUNCATED] == b"value=5000000"
+    assert m.value() == value[: 64 * 1024]
+    assert m.key() == b"k"
+    assert headers["__bridge.errors.offset"] == b"41"
+    assert headers["__bridge.errors.message"] == b"trigger_properties too big"
+    assert headers["trace"] == b"t1"
+    assert writer.truncated == 2
+    assert CountingProducer.calls <= 3  # full, 900 KB, 64 KB: no retry of a permanent error
+
+
+def test_dead_letter_that_fits_is_written_unchanged(kafka_bootstrap: str) -> None:
+    topic = unique("dlq-ok")
+    create_topics(kafka_bootstrap, {topic: 1})
+    writer = _write(kafka_bootstrap, topic, b"small", {})
+    [m] = read_all(kafka_bootstrap, topic)
+    assert m.value() == b"small"
+    assert TRUNCATED not in dict(m.headers())
+    assert writer.truncated == 0
+    assert CountingProducer.calls == 1
