@@ -170,7 +170,9 @@ def build(
     dlq = DeadLetterWriter(make_producer(settings.kafka), settings.kafka.dead_letter_topic)
 
     def sender_factory(on_done: Callable[[Outcome | Control], None]) -> Sender:
-        return Sender(settings.braze, settings.delivery, metrics, on_done)
+        sender = Sender(settings.braze, settings.delivery, metrics, on_done)
+        health.watch("sender", sender.stalled_for)  # liveness: work pending, no progress
+        return sender
 
     pipeline = pipeline_cls(
         settings,
