@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from bridge.ops.logs import register_secret
+
 _REF = re.compile(r"^\$\{(?:(file):)?([^}]+)\}$")
 
 
@@ -31,12 +33,16 @@ def resolve(value: str, *, environ: Mapping[str, str] | None = None, base_dir: P
         path = Path(name)
         if not path.is_absolute():
             path = base_dir / path
-        return _read_secret_file(path)
-    if name not in env:
-        raise ValueError(f"environment variable {name} is not set")
-    secret = env[name]
-    if not secret:
-        raise ValueError(f"environment variable {name} is empty")
+        secret = _read_secret_file(path)
+    else:
+        if name not in env:
+            raise ValueError(f"environment variable {name} is not set")
+        secret = env[name]
+        if not secret:
+            raise ValueError(f"environment variable {name} is empty")
+    # Only secrets may be references, so every resolved one is kept out of the logs
+    # (not only properties named like passwords: also tokens, keys, OAuth configs).
+    register_secret(secret)
     return secret
 
 

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 
+from bridge.ops.logs import librdkafka_logger
 from bridge.ops.metrics import Metrics
 from bridge.settings import KafkaSettings
 
@@ -22,6 +23,7 @@ log = logging.getLogger("bridge.kafka.clients")
 def _common(k: KafkaSettings) -> dict[str, Any]:
     conf: dict[str, Any] = dict(k.properties)
     conf["bootstrap.servers"] = k.bootstrap_servers
+    conf["logger"] = librdkafka_logger()  # librdkafka's lines as JSON, scrubbed (#16 D19)
     return conf
 
 
