@@ -207,7 +207,10 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
     disable_created_metrics()  # type: ignore[no-untyped-call]
     metrics = Metrics()
     health = HealthState(metrics, obs.liveness_timeout_s)
-    server = HealthServer(health, obs.host, obs.port) if obs.port else None
+    try:
+        server = HealthServer(health, obs.host, obs.port) if obs.port else None
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, file=str(path), field=exc.field) from None
     if server:
         server.start()
     return settings, rules, metrics, health, server

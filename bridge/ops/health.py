@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import threading
@@ -20,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bridge.errors import ConfigError
 from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.health")
@@ -158,7 +160,14 @@ class HealthServer:
 
     def __init__(self, state: HealthState, host: str, port: int) -> None:
         handler = type("Handler", (_Handler,), {"state": state})
-        self.httpd = _Server((host, port), handler)
+        try:
+            self.httpd = _Server((host, port), handler)
+        except OSError as exc:  # port in use, host not assignable or unknown: a config error
+            in_use = exc.errno == errno.EADDRINUSE
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                field="observability.port" if in_use else "observability.host",
+            ) from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(

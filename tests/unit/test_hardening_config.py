@@ -272,3 +272,33 @@ def test_hot_reload_of_a_bomb_is_a_failed_reload(tmp_path: Path) -> None:
     t.join(10)
     assert not t.is_alive()
     assert result and "alias bomb" in str(result[0])
+
+
+@pytest.mark.parametrize(
+    ("host", "field"), [("127.0.0.1", "observability.port"), ("192.0.2.1", "observability.host")]
+)
+def test_run_with_an_unusable_metrics_address_exits_2_naming_the_field(
+    tmp_path: Path, host: str, field: str
+) -> None:
+    """D15: an OSError traceback and exit 1 (before Kafka is ever contacted)."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        cfg = _config()
+        cfg["observability"] = {"host": host, "port": busy.getsockname()[1]}
+        path = _write(tmp_path, cfg)
+        proc = subprocess.run(
+            [sys.executable, "-m", "bridge", "run", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "BRAZE_API_KEY": GOOD_KEY},
+        )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"{path}: {field}: cannot listen on {host}:" in out
+    assert "Traceback" not in out
