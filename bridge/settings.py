@@ -317,7 +317,10 @@ class ObservabilitySettings(_Model):
         "mask", description="How user ids/emails are logged"
     )
     liveness_timeout_s: float = Field(
-        60.0, gt=0, description="/healthz fails after this long without a poll"
+        60.0,
+        gt=0,
+        description="/healthz fails after this long without a poll, or with requests in "
+        "flight and no sender progress",
     )
 
 
