@@ -85,10 +85,15 @@ def cmd_check(config: str) -> int:
     from bridge.rules.engine import compile_rules
     from bridge.settings import load_settings
 
+    from bridge.app import make_decoders
+
     missing: list[str] = []
     try:
         settings = load_settings(config, missing_secrets=missing)
         rules = compile_rules(settings, config)
+        registry, _ = make_decoders(settings, Path(config).parent)  # .avsc files, as run does
+        if registry is not None:
+            registry.close()
     except ConfigError as exc:
         return _fail_config(exc)
     print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {', '.join(settings.topics())}")

@@ -302,3 +302,20 @@ def test_run_with_an_unusable_metrics_address_exits_2_naming_the_field(
     assert proc.returncode == 2, out
     assert f"{path}: {field}: cannot listen on {host}:" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("avsc", "reason"), [(None, "orders.avsc"), ('{"type": "nonsense"', "orders.avsc")]
+)
+def test_check_rejects_a_missing_or_invalid_avro_schema_like_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], avsc: str | None, reason: str
+) -> None:
+    """D15: check said OK, run exited 2."""
+    if avsc is not None:
+        (tmp_path / "orders.avsc").write_text(avsc)
+    cfg = _config()
+    cfg["decoding"] = {"t": {"format": "avro", "schema": "orders.avsc"}}
+    rc, out, err = _check(_write(tmp_path, cfg), capsys)
+    assert rc == 2, out + err
+    assert reason in err
+    assert "Traceback" not in out + err
