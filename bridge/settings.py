@@ -37,7 +37,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-_SECRET_PROPERTY = re.compile(r"(password|secret|token|\.key$|key\.pem|credentials)", re.I)
+_SECRET_PROPERTY = re.compile(
+    r"(password|secret|token|\.key$|key\.pem|credentials|sasl\.jaas\.config)", re.I
+)
+# a secret written inside a composite value, e.g. sasl.oauthbearer.config "clientSecret=..."
+_SECRET_IN_VALUE = re.compile(r"(secret|password|token)\w*\s*=", re.I)
 # librdkafka properties the bridge owns: overriding them would break delivery guarantees.
 _RESERVED_PROPERTIES = frozenset(
     {"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store"}
@@ -426,7 +430,9 @@ def _resolve_secrets(
                     props[name] = secrets.resolve(str(value), environ=env, base_dir=base)
                 except ValueError as exc:
                     raise ConfigError(str(exc), file=file, field=field) from exc
-            elif _SECRET_PROPERTY.search(str(name)) and "location" not in str(name):
+            elif (
+                _SECRET_PROPERTY.search(str(name)) and "location" not in str(name)
+            ) or _SECRET_IN_VALUE.search(str(value)):
                 raise ConfigError(
                     "secret values must be ${ENV_VAR} or ${file:/path} references",
                     file=file,

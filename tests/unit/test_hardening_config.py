@@ -319,3 +319,20 @@ def test_check_rejects_a_missing_or_invalid_avro_schema_like_run(
     assert rc == 2, out + err
     assert reason in err
     assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("sasl.oauthbearer.config", "clientId=bridge clientSecret=SECRET-oauth scope=x"),
+        ("sasl.jaas.config", "org.apache.kafka...PlainLoginModule required password=SECRET-j;"),
+    ],
+)
+def test_literal_secret_inside_a_composite_property_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, value: str
+) -> None:
+    """D19: a literal clientSecret=... in sasl.oauthbearer.config was accepted."""
+    cfg = _config()
+    cfg["kafka"]["properties"] = {name: value}
+    text = _refused(_write(tmp_path, cfg), capsys, f"kafka.properties.{name}", "must be ${ENV_VAR}")
+    assert "SECRET" not in text
