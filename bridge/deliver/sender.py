@@ -208,6 +208,7 @@ class Sender:
     # -- submission ------------------------------------------------------------------------
     def submit(self, batch: Batch) -> None:
         """Hand a batch over; returns at once. Thread-safe."""
+        self._progress()  # an idle sender is not stalled the moment work arrives
         with self._lock:
             self._in_flight += 1
         self.metrics.requests_in_flight.inc()
