@@ -82,10 +82,9 @@ def _fail_config(exc: ConfigError) -> int:
 
 
 def cmd_check(config: str) -> int:
+    from bridge.app import make_decoders
     from bridge.rules.engine import compile_rules
     from bridge.settings import load_settings
-
-    from bridge.app import make_decoders
 
     missing: list[str] = []
     try:

@@ -194,6 +194,8 @@ def _reduced(
     """Value and headers of attempt ``step`` (≥ 1), with a header saying what was cut."""
     limit = _VALUE_STEPS[step - 1]
     size = len(value or b"")
+    if step == len(_VALUE_STEPS) and size <= _VALUE_STEPS[-2]:
+        limit = size  # only the original headers were too large: keep the small value
     kept_value = value if value is None or size <= limit else value[:limit]
     notes = []
     if kept_value is not value:

@@ -29,11 +29,17 @@ class CountingProducer(Producer):  # type: ignore[misc]
         super().produce(*args, **kwargs)
 
 
-def _write(bootstrap: str, topic: str, value: bytes, producer_conf: dict[str, Any]) -> Any:
+def _write(
+    bootstrap: str,
+    topic: str,
+    value: bytes,
+    producer_conf: dict[str, Any],
+    headers: tuple[tuple[str, bytes | None], ...] = (("trace", b"t1"),),
+) -> Any:
     CountingProducer.calls = 0
     producer = CountingProducer({"bootstrap.servers": bootstrap, **producer_conf})
     writer = DeadLetterWriter(producer, topic)
-    record = Record("orders", 3, 41, b"k", value, (("trace", b"t1"),), 1_700_000_000_000)
+    record = Record("orders", 3, 41, b"k", value, headers, 1_700_000_000_000)
     headers = context_headers(
         record, stage="rules", error_class="RuleError", message="trigger_properties too big"
     )
@@ -85,3 +91,19 @@ def test_dead_letter_that_fits_is_written_unchanged(kafka_bootstrap: str) -> Non
     assert TRUNCATED not in dict(m.headers())
     assert writer.truncated == 0
     assert CountingProducer.calls == 1
+
+
+def test_oversized_original_headers_are_dropped_in_the_last_resort(kafka_bootstrap: str) -> None:
+    topic = unique("dlq-hdrs")
+    create_topics(kafka_bootstrap, {topic: 1}, {"max.message.bytes": "200000"})
+    junk = tuple((f"h{i}", b"j" * 2000) for i in range(500))  # 1 MB of original headers
+    writer = _write(kafka_bootstrap, topic, b"small", {"message.max.bytes": 10_000_000}, junk)
+    [m] = read_all(kafka_bootstrap, topic)
+    headers = m.headers()
+    names = [k for k, _ in headers]
+    original = sum(len(k) + len(v) for k, v in junk)
+    assert dict(headers)[TRUNCATED] == b"headers=" + str(original).encode()
+    assert m.value() == b"small"
+    assert "__bridge.errors.offset" in names and "__bridge.errors.message" in names
+    assert sum(len(v or b"") for k, v in headers if k.startswith("h")) <= 16 * 1024
+    assert writer.truncated == 1
