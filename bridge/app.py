@@ -148,8 +148,13 @@ def build(
     **extra: Any,
 ) -> Pipeline:
     """Wire every stage from settings (``kafka`` overrides the consumer's settings)."""
-    check_topics(settings)
-    registry, decoders = make_decoders(settings, path.parent)
+    try:
+        check_topics(settings)
+        registry, decoders = make_decoders(settings, path.parent)
+    except ConfigError as exc:  # name the file, as every config error does (#16 D15)
+        if exc.file is not None:
+            raise
+        raise ConfigError(exc.reason, file=str(path), field=exc.field) from None
     default = decoders.get("*")
 
     def decoder_for(topic: str) -> Decoder:

@@ -6,10 +6,15 @@ default 1 MB ``message.max.bytes`` (raised in the second case, so the broker ref
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from confluent_kafka import Producer
 
 from bridge.kafka.deadletter import TRUNCATED, DeadLetterWriter, context_headers
@@ -107,3 +112,36 @@ def test_oversized_original_headers_are_dropped_in_the_last_resort(kafka_bootstr
     assert "__bridge.errors.offset" in names and "__bridge.errors.message" in names
     assert sum(len(v or b"") for k, v in headers if k.startswith("h")) <= 16 * 1024
     assert writer.truncated == 1
+
+
+def test_missing_dead_letter_topic_exits_2_naming_file_and_field(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """D15: the error named the field but not the file."""
+    cfg = {
+        "kafka": {"bootstrap_servers": kafka_bootstrap, "dead_letter_topic": unique("no-dlq")},
+        "braze": {"rest_endpoint": "http://127.0.0.1:9", "api_key": "${BRAZE_API_KEY}"},
+        "observability": {"port": 0},
+        "rules": [
+            {
+                "name": "r",
+                "topic": unique("in"),
+                "action": "campaign_trigger",
+                "campaign_id": "c",
+                "recipient": {"external_user_id": "$.id"},
+            }
+        ],
+    }
+    path = tmp_path / "bridge.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "BRAZE_API_KEY": "a1b2c3d4"},
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert f"{path}: kafka.dead_letter_topic: dead-letter topic" in out
+    assert "Traceback" not in out
