@@ -201,3 +201,34 @@ def test_dedupe_keeps_typed_ids_apart() -> None:
         True,
         True,
     ]
+
+
+# -- D16: integers beyond 64 bits are kept exact, never silently turned into floats ----------
+
+
+def _decoded(raw: bytes) -> Any:
+    from bridge.decode.json import JsonDecoder
+    from bridge.models import Record
+
+    return JsonDecoder().decode(Record("orders", 0, 0, None, raw, (), 0))
+
+
+def test_big_integer_property_is_refused_not_silently_rounded() -> None:
+    """The sandbox received 1.2345678901234568e+29 for 123456789012345678901234567890."""
+    rule = _rule(trigger_properties={"amount": "$.amount"})
+    rule["recipient"] = {"external_user_id": "$.user.id"}
+    value = _decoded(b'{"user": {"id": "u1"}, "amount": 123456789012345678901234567890}')
+    with pytest.raises(RuleError, match="integer with 30 digits is outside the 64-bit range"):
+        _build(rule, value)
+
+
+def test_big_integer_user_id_is_delivered_exactly_as_a_string() -> None:
+    rule = _rule()
+    rule["recipient"] = {"external_user_id": "$.user.id"}
+    _, _, payload = _build(rule, _decoded(b'{"user": {"id": 1180591620717411303424}}'))
+    assert payload["external_user_id"] == "1180591620717411303424"
+
+
+@given(st.integers(min_value=-(2**200), max_value=2**200))
+def test_json_integers_of_any_size_decode_exactly(n: int) -> None:
+    assert _decoded(b'{"n": %d, "s": "x"}' % n) == {"n": n, "s": "x"}
