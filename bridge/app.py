@@ -52,7 +52,11 @@ def make_decoders(
 def check_topics(settings: Settings) -> None:
     """Fail fast when the dead-letter topic does not exist (events could never become final)."""
     admin = AdminClient(
-        {**settings.kafka.properties, "bootstrap.servers": settings.kafka.bootstrap_servers}
+        {
+            **settings.kafka.properties,
+            "bootstrap.servers": settings.kafka.bootstrap_servers,
+            "logger": logs.librdkafka_logger(),  # JSON lines, not raw %3|...|FAIL| (#16 D19)
+        }
     )
     try:
         md = admin.list_topics(timeout=15)
@@ -60,6 +64,8 @@ def check_topics(settings: Settings) -> None:
         raise SourceError(
             f"cannot reach Kafka at {settings.kafka.bootstrap_servers}: {exc}"
         ) from exc
+    finally:
+        admin.poll(0)  # serve librdkafka's queued log lines to the logger
     if settings.kafka.dead_letter_topic not in md.topics:
         raise ConfigError(
             f"dead-letter topic {settings.kafka.dead_letter_topic!r} does not exist; create it "
