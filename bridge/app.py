@@ -51,13 +51,12 @@ def make_decoders(
 
 def check_topics(settings: Settings) -> None:
     """Fail fast when the dead-letter topic does not exist (events could never become final)."""
-    admin = AdminClient(
-        {
-            **settings.kafka.properties,
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "logger": logs.librdkafka_logger(),  # JSON lines, not raw %3|...|FAIL| (#16 D19)
-        }
-    )
+    conf: dict[str, Any] = {
+        **settings.kafka.properties,
+        "bootstrap.servers": settings.kafka.bootstrap_servers,
+        "logger": logs.librdkafka_logger(),  # JSON lines, not raw %3|...|FAIL| (#16 D19)
+    }
+    admin = AdminClient(conf)
     try:
         md = admin.list_topics(timeout=15)
     except KafkaException as exc:
