@@ -15,7 +15,7 @@ the style of Kafka Connect's ``__connect.errors.*`` (see ``schemas/dead-letter.s
     __bridge.errors.first.failure / .last.failure               epoch millis
     __bridge.errors.time                when the record was dead-lettered (epoch millis)
     __bridge.replay.count               how often the record has been replayed (loop guard)
-    __bridge.errors.truncated           Kafka refused the full record: value=<bytes>[,headers=<bytes>]
+    __bridge.errors.truncated           Kafka refused the full record: value=N[,headers=N]
 
 An event's offset is committed only after Kafka acknowledged its dead-letter record.
 """
