@@ -22,7 +22,7 @@ from bridge.decode.factory import build_decoder
 from bridge.decode.registry import SchemaRegistryClient
 from bridge.deliver.outcome import Control, Outcome
 from bridge.deliver.sender import Sender
-from bridge.errors import SourceError, StartupError
+from bridge.errors import ConfigError, SourceError, StartupError
 from bridge.kafka import clients
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.state import StateStore
@@ -33,7 +33,7 @@ from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
 from bridge.processing.loop import KafkaConsumer, Loop, Sending
 from bridge.processing.mapper import Mapper
-from bridge.processing.router import WorkspaceSenders
+from bridge.processing.router import WorkspaceSender, WorkspaceSenders
 from bridge.processing.sources import Source
 from bridge.reload import Reloader
 from bridge.rules.engine import RuleSet, compile_rules
@@ -131,18 +131,27 @@ def preflight(
 
 # -- construction ------------------------------------------------------------------------------
 def make_senders(
-    settings: Settings, metrics: Metrics, outcomes: queue.SimpleQueue[Outcome | Control]
+    settings: Settings,
+    metrics: Metrics,
+    outcomes: queue.SimpleQueue[Outcome | Control],
+    health: HealthState | None = None,
 ) -> Sending:
     """One sender for the single ``braze`` block; with ``braze.workspaces``, one per workspace
-    (own connections, pacer, halt state) behind a :class:`WorkspaceSenders`."""
+    (own connections, pacer, halt state) behind a :class:`WorkspaceSenders`. Each sender is
+    watched by liveness: work pending without progress fails ``/healthz``."""
     if settings.braze.workspaces is None:
-        return Sender(settings.braze, settings.delivery, metrics, outcomes.put)
-    return WorkspaceSenders(
-        {
-            name: Sender(ws, settings.delivery, metrics, outcomes.put, workspace=name)
-            for name, ws in settings.braze.workspaces.items()
-        }
-    )
+        one = Sender(settings.braze, settings.delivery, metrics, outcomes.put)
+        if health is not None:
+            health.watch("sender", one.stalled_for)
+        return one
+    senders: dict[str, Sender] = {
+        name: Sender(ws, settings.delivery, metrics, outcomes.put, workspace=name)
+        for name, ws in settings.braze.workspaces.items()
+    }
+    if health is not None:
+        for name, sender in senders.items():
+            health.watch(f"sender:{name}", sender.stalled_for)
+    return WorkspaceSenders(dict[str, WorkspaceSender](senders))
 
 
 def build(
@@ -181,7 +190,7 @@ def build(
     if outcomes is None:
         outcomes = queue.SimpleQueue()
     if sender is None:
-        sender = make_senders(settings, metrics, outcomes)
+        sender = make_senders(settings, metrics, outcomes, health)
     dlq = DeadLetterWriter(
         producer or clients.make_producer(settings.kafka), settings.kafka.dead_letter_topic
     )
@@ -215,7 +224,10 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
     metrics = Metrics()
     clients.write_failure_hooks[:] = [lambda t: metrics.kafka_write_failures.labels(t).inc()]
     health = HealthState(metrics, obs.liveness_timeout_s)
-    server = HealthServer(health, obs.host, obs.port) if obs.port else None
+    try:
+        server = HealthServer(health, obs.host, obs.port) if obs.port else None
+    except ConfigError as exc:
+        raise ConfigError(exc.reason, file=str(path), field=exc.field) from None
     if server:
         server.start()
     return settings, rules, metrics, health, server
@@ -230,7 +242,10 @@ def run(config_path: str) -> int:
         if signals.stop_requested:
             log.info("stopped during start-up")
             return 0
-        state = preflight(settings, health=health)
+        try:
+            state = preflight(settings, health=health)
+        except StartupError as exc:
+            raise StartupError(f"{path}: {exc}") from exc.__cause__
         loop = build(
             settings, rules, metrics, health, base_dir=path.parent, state=state, stop=signals.stop
         )

@@ -11,6 +11,8 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from bridge.ops.logs import register_secret
+
 _REF = re.compile(r"^\$\{(?:(file):)?([^}]+)\}$")
 
 
@@ -31,13 +33,42 @@ def resolve(value: str, *, environ: Mapping[str, str] | None = None, base_dir: P
         path = Path(name)
         if not path.is_absolute():
             path = base_dir / path
-        try:
-            return path.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from exc
-    if name not in env:
-        raise ValueError(f"environment variable {name} is not set")
-    secret = env[name]
-    if not secret:
-        raise ValueError(f"environment variable {name} is empty")
+        secret = _read_secret_file(path)
+    else:
+        if name not in env:
+            raise ValueError(f"environment variable {name} is not set")
+        secret = env[name]
+        if not secret:
+            raise ValueError(f"environment variable {name} is empty")
+    # Only secrets may be references, so every resolved one is kept out of the logs
+    # (not only properties named like passwords: also tokens, keys, OAuth configs).
+    register_secret(secret)
     return secret
+
+
+MAX_SECRET_FILE = 64 * 1024  # a key, password or token file; anything larger is not one
+
+
+def _read_secret_file(path: Path) -> str:
+    """Read a secret file: bounded (``/dev/zero`` must not hang start-up), UTF-8 text.
+
+    Reasons name the file, never its content.
+    """
+    try:
+        if path.exists() and not path.is_file():
+            raise ValueError(f"secret file {path} is not a regular file")
+        with path.open("rb") as f:
+            data = f.read(MAX_SECRET_FILE + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_SECRET_FILE:
+        raise ValueError(
+            f"secret file {path} is larger than {MAX_SECRET_FILE // 1024} KB; is it a secret?"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"secret file {path} is not UTF-8 text; is it a secret?") from None
+    if "\x00" in text:
+        raise ValueError(f"secret file {path} holds NUL bytes; is it a secret?")
+    return text.strip()

@@ -7,11 +7,14 @@ Secrets (the Braze REST key, Kafka passwords) must be references, ``${ENV_VAR}``
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import (
@@ -34,7 +37,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-_SECRET_PROPERTY = re.compile(r"(password|secret|token|\.key$|key\.pem|credentials)", re.I)
+_SECRET_PROPERTY = re.compile(
+    r"(password|secret|token|\.key$|key\.pem|credentials|sasl\.jaas\.config)", re.I
+)
+# a secret written inside a composite value, e.g. sasl.oauthbearer.config "clientSecret=..."
+_SECRET_IN_VALUE = re.compile(r"(secret|password|token)\w*\s*=", re.I)
 # librdkafka properties the bridge owns: overriding them would break delivery guarantees.
 _RESERVED_PROPERTIES = frozenset(
     {"group.id", "bootstrap.servers", "enable.auto.commit", "enable.auto.offset.store"}
@@ -135,6 +142,7 @@ class KafkaSettings(_Model):
         bad = sorted(_RESERVED_PROPERTIES & set(v))
         if bad:
             raise ValueError(f"{', '.join(bad)} are set by the bridge; use the dedicated fields")
+        check_librdkafka_properties(v)
         return v
 
 
@@ -142,6 +150,34 @@ WORKSPACE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
 DEFAULT_WORKSPACE = "default"
 # Fields of the braze block that each workspace inherits unless it sets its own.
 _INHERITED = ("connect_timeout_s", "request_timeout_s", "max_in_flight", "http_transport")
+
+_QUIET = logging.getLogger("bridge.settings.librdkafka-check")
+_QUIET.addHandler(logging.NullHandler())
+_QUIET.propagate = False
+_PROPERTY_NAME = re.compile(r'property:? "([^"]+)"')
+
+
+def check_librdkafka_properties(props: Mapping[str, PropertyValue]) -> None:
+    """Let librdkafka itself validate names and values, so ``check`` and ``run`` agree.
+
+    A consumer with no brokers opens no connection; the reason names the property but never
+    its value (it may be a password).
+    """
+    if not props:
+        return
+    from confluent_kafka import Consumer, KafkaException
+
+    conf: dict[str, Any] = {"bootstrap.servers": "", "group.id": "check", "logger": _QUIET}
+    conf.update(props)
+    try:
+        Consumer(conf).close()
+    except (KafkaException, ValueError, TypeError) as exc:
+        text = str(exc.args[0] if exc.args else exc)
+        m = _PROPERTY_NAME.search(text)
+        name = m.group(1) if m else "?"
+        if "No such configuration property" in text:
+            raise ValueError(f"{name}: unknown librdkafka property") from None
+        raise ValueError(f"{name}: invalid value for this librdkafka property") from None
 
 
 class BrazeSettings(_Model):
@@ -161,6 +197,12 @@ class BrazeSettings(_Model):
         "lean",
         description="lean: the bridge's HTTP/1.1 keep-alive transport for httpx (~8x less "
         "CPU per request); httpx: httpx's default transport (honours HTTPS_PROXY)",
+    )
+
+    allow_insecure_http: bool = Field(
+        False,
+        description="Allow plain http:// to a host that is not loopback (the key then travels "
+        "in clear); http:// to 127.0.0.1/::1/localhost is always allowed (the sandbox)",
     )
 
     workspaces: dict[str, BrazeSettings] | None = Field(
@@ -204,9 +246,28 @@ class BrazeSettings(_Model):
     @field_validator("rest_endpoint")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+(:\d+)?/?$", v):
-            raise ValueError("must be a URL like https://rest.iad-01.braze.com (no path)")
-        return v.rstrip("/")
+        return check_endpoint(v)
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_chars(cls, v: SecretStr) -> SecretStr:
+        check_api_key(v.get_secret_value())
+        return v
+
+    @model_validator(mode="after")
+    def _plain_http_only_to_loopback(self) -> BrazeSettings:
+        host = urlsplit(self.rest_endpoint).hostname or ""
+        if (
+            self.rest_endpoint.startswith("http://")
+            and not _is_loopback(host)
+            and not self.allow_insecure_http
+        ):
+            raise ValueError(
+                "rest_endpoint: plain http:// sends the API key in clear; use https://, or set "
+                "braze.allow_insecure_http: true (only http://127.0.0.1 / localhost is allowed "
+                "without it)"
+            )
+        return self
 
     def by_name(self) -> dict[str, BrazeSettings]:
         """Every workspace by name: the single block is the workspace ``default``."""
@@ -218,6 +279,70 @@ class BrazeSettings(_Model):
         if len(names) == 1:
             return next(iter(names))
         return DEFAULT_WORKSPACE if DEFAULT_WORKSPACE in names else None
+
+
+_URL_EXAMPLE = "a URL like https://rest.iad-01.braze.com"
+
+
+def check_endpoint(v: str) -> str:
+    """Validate a Braze REST endpoint; reasons never quote the value (it may hold a secret)."""
+    if any(c.isspace() or not c.isprintable() for c in v):
+        raise ValueError(f"must be {_URL_EXAMPLE} (it holds whitespace or control characters)")
+    try:
+        u = urlsplit(v)
+        port = u.port
+    except ValueError:
+        raise ValueError(f"must be {_URL_EXAMPLE} (the host or port is invalid)") from None
+    if u.scheme not in ("http", "https") or not u.hostname:
+        raise ValueError(f"must be {_URL_EXAMPLE} (http:// or https:// and a host)")
+    if u.username is not None or u.password is not None or "@" in u.netloc:
+        raise ValueError(
+            "must not contain credentials (user:password@); the API key is sent in the "
+            "Authorization header, from braze.api_key"
+        )
+    if u.query or u.fragment or "?" in v or "#" in v:
+        raise ValueError(f"must be {_URL_EXAMPLE} (no query or fragment)")
+    if u.path not in ("", "/"):
+        raise ValueError(f"must be {_URL_EXAMPLE} (no path)")
+    if port is not None and not 1 <= port <= 65535 or v.rstrip("/").endswith(":"):
+        raise ValueError(f"must be {_URL_EXAMPLE} (port 1-65535)")
+    return v.rstrip("/")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_api_key(key: str) -> None:
+    """A Braze REST key is visible ASCII: anything else would stall or leak at request time.
+
+    A non-Latin-1 character kills the request encoder; a line break is refused by the HTTP
+    client (a two-line key file, or a file that is not a key at all). The reason names the
+    position and kind of the first bad character, never the key.
+    """
+    if not key:
+        raise ValueError("the API key is empty")
+    if len(key) > 512:
+        raise ValueError(f"the API key is {len(key)} characters long; is the file a key file?")
+    for i, c in enumerate(key):
+        if not "\x21" <= c <= "\x7e":
+            what = (
+                "a line break"
+                if c in "\r\n"
+                else "whitespace"
+                if c.isspace()
+                else f"U+{ord(c):04X}, not visible ASCII"
+            )
+            raise ValueError(
+                f"the API key holds {what} at position {i + 1}; a key is visible ASCII "
+                "without spaces (check the key file or variable for a second line or a "
+                "pasted invisible character)"
+            )
 
 
 class BatchingSettings(_Model):
@@ -289,7 +414,10 @@ class ObservabilitySettings(_Model):
         "mask", description="How user ids/emails are logged"
     )
     liveness_timeout_s: float = Field(
-        60.0, gt=0, description="/healthz fails after this long without a poll"
+        60.0,
+        gt=0,
+        description="/healthz fails after this long without a poll, or with requests in "
+        "flight and no sender progress",
     )
 
 
@@ -342,6 +470,10 @@ class Settings(_Model):
 
 
 # --- loading ------------------------------------------------------------------------------
+
+
+_SUBFIELD = re.compile(r"^([a-z_]+): ")
+_PROPERTY = re.compile(r"^([a-z0-9_.]+): ")
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -404,7 +536,7 @@ def _resolve_secrets(
                     props[name] = secrets.resolve(str(value), environ=env, base_dir=base)
                 except ValueError as exc:
                     raise ConfigError(str(exc), file=file, field=field) from exc
-            elif is_secret_property(str(name)):
+            elif is_secret_property(str(name)) or _SECRET_IN_VALUE.search(str(value)):
                 raise ConfigError(
                     "secret values must be ${ENV_VAR} or ${file:/path} references",
                     file=file,
@@ -484,11 +616,93 @@ def parse_settings(
         problems = []
         for err in exc.errors():
             msg = err["msg"].removeprefix("Value error, ")
-            problems.append((_loc(tuple(err["loc"])), msg))
+            loc = _loc(tuple(err["loc"]))
+            # a validator naming one of its fields (or one librdkafka property)
+            sub = (_PROPERTY if loc.endswith("properties") else _SUBFIELD).match(msg)
+            if sub and err["type"] == "value_error":
+                loc, msg = (f"{loc}.{sub.group(1)}" if loc else sub.group(1)), msg[sub.end() :]
+            problems.append((loc, msg))
         first_field, first_msg = problems[0]
         if len(problems) > 1:
             first_msg += "".join(f"\n  {file}: {f}: {m}" for f, m in problems[1:])
         raise ConfigError(first_msg, file=file, field=first_field or None) from exc
+
+
+MAX_CONFIG_BYTES = 32 * 1024 * 1024
+MAX_YAML_DEPTH = 64
+MAX_ALIAS_EXPANSION = 100_000  # nodes aliases may add beyond the file's own nodes
+
+
+class YamlLimit(Exception):
+    """The document exceeds a bound of the loader (depth, alias expansion)."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """SafeLoader that refuses deep nesting and alias bombs *before* building objects.
+
+    Aliases share nodes, so a 1 KB file can stand for billions of values once anything walks
+    it (validation, rule compilation). The expanded size is counted over the node graph
+    (memoised per node), so the check itself stays linear in the file.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_YAML_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise YamlLimit(
+                    f"YAML nested deeper than {MAX_YAML_DEPTH} levels at line {mark.line + 1}"
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node) -> tuple[int, int]:
+    """(distinct nodes, nodes after expanding every alias) of a composed document."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    while stack:  # post-order without recursion
+        n = stack.pop()
+        if id(n) in sizes:
+            continue
+        sizes[id(n)] = -1
+        order.append(n)
+        stack.extend(_children(n))
+    for n in reversed(order):
+        sizes[id(n)] = min(1 + sum(sizes[id(c)] for c in _children(n)), 1 << 62)
+    return len(order), sizes[id(root)]
+
+
+def _children(n: yaml.Node) -> list[yaml.Node]:
+    if isinstance(n, yaml.SequenceNode):
+        return list(n.value)
+    if isinstance(n, yaml.MappingNode):
+        return [x for kv in n.value for x in kv]
+    return []
+
+
+def load_yaml(text: str) -> Any:
+    """Parse one YAML document with bounded depth and alias expansion (raise YamlLimit)."""
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        distinct, expanded = _expanded_size(node)
+        if expanded - distinct > MAX_ALIAS_EXPANSION:
+            raise YamlLimit(
+                f"YAML aliases expand the document beyond {MAX_ALIAS_EXPANSION} extra values "
+                "(an alias bomb?); write the values out or use fewer nested aliases"
+            )
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def load_settings(
@@ -506,11 +720,24 @@ def load_settings(
         environ = _Lenient(os.environ if environ is None else environ, missing_secrets)
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with p.open("rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=str(p)) from exc
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"the config is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MB", file=str(p)
+        )
     try:
-        raw = yaml.safe_load(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"the config is not UTF-8 text (byte {exc.start} cannot be decoded)", file=str(p)
+        ) from None
+    try:
+        raw = load_yaml(text)
+    except YamlLimit as exc:
+        raise ConfigError(str(exc), file=str(p)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -89,6 +89,16 @@ def _stop_leftover_processes() -> Iterator[None]:
             pass
 
 
+@pytest.fixture(autouse=True)
+def _forget_registered_secrets() -> Iterator[None]:
+    """The log scrubber's secrets are process-wide: one test's keys must not mask the next
+    test's log lines."""
+    yield
+    from bridge.ops import logs
+
+    logs._secrets.clear()
+
+
 _skipped: list[str] = []
 
 

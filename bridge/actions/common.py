@@ -61,11 +61,21 @@ def identifier(value: Any, rule: str, what: str) -> str:
         return value
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)  # numeric ids become strings, as Braze expects
+    if isinstance(value, float) and value.is_integer() and abs(value) >= 2**53:
+        raise RuleError(
+            f"{what} must be a string, got a number too large to keep exactly "
+            "(integers beyond 64 bits are read as floats; send ids as strings)",
+            rule=rule,
+        )
     raise RuleError(f"{what} must be a string, got {type(value).__name__}", rule=rule)
 
 
 def check_size(obj: Any, what: str, rule: str, limit: int = PROPERTIES_LIMIT) -> None:
-    size = len(orjson.dumps(obj))
+    try:
+        size = len(orjson.dumps(obj))
+    except TypeError:
+        ensure_serialisable(obj, what, rule)
+        raise
     if size > limit:
         raise RuleError(
             f"{what} is {size} bytes; Braze allows at most {limit // 1000} KB", rule=rule
@@ -245,3 +255,53 @@ def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Recipie
         return identity, r
 
     return full
+
+
+JSON_DEPTH_LIMIT = 254  # orjson writes at most this many nested arrays/objects
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1  # orjson writes signed and unsigned 64-bit integers
+
+
+def _unserialisable(obj: Any, depth0: int) -> tuple[str, str]:
+    """(path, reason) of the first value orjson cannot write (iterative: no recursion limit)."""
+    stack: list[tuple[Any, str, int]] = [(obj, "", depth0)]
+    while stack:
+        v, where, depth = stack.pop()
+        if isinstance(v, dict | list):
+            if depth >= JSON_DEPTH_LIMIT:
+                return where or "$", f"nested deeper than {JSON_DEPTH_LIMIT} levels"
+            if isinstance(v, dict):
+                for k, x in v.items():
+                    if not isinstance(k, str):
+                        return where or "$", f"key {type(k).__name__} is not a string"
+                    stack.append((x, f"{where}.{k}", depth + 1))
+            else:
+                stack.extend((x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v))
+        elif isinstance(v, int) and not isinstance(v, bool):
+            if not _INT_MIN <= v <= _INT_MAX:
+                return where or "$", (
+                    f"integer with {len(str(abs(v)))} digits is outside the 64-bit range "
+                    "Braze accepts"
+                )
+        elif not (v is None or isinstance(v, str | float | bool)):
+            return where or "$", f"{type(v).__name__} is not a JSON value"
+    return "$", "cannot be written as JSON"
+
+
+def ensure_serialisable(obj: Any, what: str, rule: str, depth: int = 0) -> None:
+    """Raise RuleError naming the field when ``obj`` cannot be written as a request's JSON.
+
+    Run per item before it joins a batch, so one event's unserialisable value (an integer
+    beyond 64 bits, nesting past orjson's depth limit) dead-letters that event only.
+    ``depth`` is how many arrays/objects of the request body enclose ``obj``.
+    """
+    wrapped = obj
+    for _ in range(depth):
+        wrapped = [wrapped]
+    try:
+        orjson.dumps(wrapped)
+    except TypeError as exc:  # orjson.JSONEncodeError is a TypeError
+        where, reason = _unserialisable(obj, depth)
+        if len(where) > 80:
+            where = where[:80] + "..."
+        raise RuleError(f"{what}{where.lstrip('$')}: {reason}", rule=rule, path=where) from exc

@@ -126,6 +126,7 @@ def _fail_config(exc: ConfigError) -> int:
 
 
 def cmd_check(config: str, strict: bool = False, fmt: str = "text") -> int:
+    from bridge.app import make_decoders
     from bridge.rules.engine import compile_rules
     from bridge.settings import load_settings
 
@@ -133,6 +134,9 @@ def cmd_check(config: str, strict: bool = False, fmt: str = "text") -> int:
     try:
         settings = load_settings(config, missing_secrets=missing)
         rules = compile_rules(settings, config)
+        registry, _ = make_decoders(settings, Path(config).parent)  # .avsc files, as run does
+        if registry is not None:
+            registry.close()
     except ConfigError as exc:
         if fmt == "json":
             doc = {"config": config, "ok": False, "errors": [_error_doc(exc)], "warnings": []}

@@ -17,8 +17,11 @@ Failures are classified for the pipeline:
 Schemas are cached by id in a thread-safe LRU (ids are immutable in the registry, so
 entries never expire); "not found" answers are remembered only for ``negative_ttl_s``
 so a burst of records with the same unknown id costs one request, yet a schema that
-appears later (registry replication lag) is picked up. Credentials are never logged and
-never appear in ``repr``.
+appears later (registry replication lag) is picked up. Lookups that end "not found" may use
+at most 20 % of wall time (after a 1 s burst); beyond that, uncached ids are answered as
+transient, so the record's partition waits and retries while other topics go on (records
+with random schema ids cost one round trip each, on the poll thread). Credentials are never
+logged and never appear in ``repr``.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ V = TypeVar("V")
 _ACCEPT = "application/vnd.schemaregistry.v1+json, application/json;q=0.9"
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _SCHEMA_NOT_FOUND = 40403
+
+
+MISS_TIME_SHARE = 0.2  # share of wall time lookups of unknown ids may take
+MISS_BURST_S = 1.0  # budget debt allowed before lookups are deferred
 
 
 class SchemaNotFoundError(DecodeError):
@@ -208,6 +215,10 @@ class SchemaRegistryClient:
         self._negative_ttl_s = negative_ttl_s
         self._counter_lock = threading.Lock()
         self.requests_sent = 0  # schema lookups that went over HTTP (for tests/metrics)
+        self.misses = 0  # lookups answered "not found"
+        self.throttled = 0  # lookups deferred by the unknown-id budget
+        self._miss_debt = 0.0
+        self._miss_debt_at = time.monotonic()
 
     @classmethod
     def from_settings(
@@ -254,11 +265,15 @@ class SchemaRegistryClient:
                 raise SchemaNotFoundError(schema_id)
             self._negative.pop(schema_id)
 
+        self._check_miss_budget()
         with self._counter_lock:
             self.requests_sent += 1
+        started = time.monotonic()
         response = self._request("GET", f"/schemas/ids/{schema_id}", what=f"schema {schema_id}")
         if response.status_code == 404 and _error_code(response) == _SCHEMA_NOT_FOUND:
-            self._negative.put(schema_id, time.monotonic())
+            now = time.monotonic()
+            self._negative.put(schema_id, now)
+            self._charge_miss(now - started, now)
             raise SchemaNotFoundError(schema_id)
         if response.status_code != 200:
             raise self._lookup_error(response, f"schema {schema_id}")
@@ -276,6 +291,34 @@ class SchemaRegistryClient:
         found = RegisteredSchema(schema_id=schema_id, schema=schema, schema_type=schema_type)
         self._cache.put(schema_id, found)
         return found
+
+    # -- unknown-id budget: garbage records must not monopolise the (poll) thread --------
+    def _decayed_debt(self, now: float) -> float:
+        debt = max(0.0, self._miss_debt - (now - self._miss_debt_at))
+        self._miss_debt, self._miss_debt_at = debt, now
+        return debt
+
+    def _charge_miss(self, elapsed_s: float, now: float) -> None:
+        with self._counter_lock:
+            self._decayed_debt(now)
+            self._miss_debt += max(elapsed_s, 0.001) / MISS_TIME_SHARE
+            self.misses += 1
+
+    def _check_miss_budget(self) -> None:
+        """Lookups of unknown ids (each a synchronous round trip) may use at most
+        :data:`MISS_TIME_SHARE` of wall time after a burst of :data:`MISS_BURST_S`; beyond
+        that uncached ids are reported transient (the record's partition waits and retries),
+        so records with random schema ids on one topic cannot delay another topic's events.
+        """
+        with self._counter_lock:
+            debt = self._decayed_debt(time.monotonic())
+            if debt <= MISS_BURST_S:
+                return
+            self.throttled += 1
+        raise SchemaRegistryUnavailable(
+            f"schema registry at {self.url}: many unknown schema ids recently; further "
+            f"lookups wait {debt - MISS_BURST_S:.1f}s so other topics are not delayed"
+        )
 
     def list_subjects(self) -> list[str]:
         """All subjects; doubles as a reachability/credentials probe."""

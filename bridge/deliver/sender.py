@@ -37,6 +37,7 @@ from bridge.deliver.outcome import Control as Control
 from bridge.deliver.outcome import Outcome as Outcome
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.transport import LeanPoster, LeanResponse
+from bridge.errors import SourceError
 from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
 
@@ -82,14 +83,50 @@ class Sender:
         self._sem: asyncio.Semaphore | None = None
         self._unhalted: asyncio.Event | None = None
         self._probe: asyncio.Lock | None = None
+        self._start_error: Exception | None = None
+        self._progress_at = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the sender thread; raise if its HTTP client cannot be built (never hang)."""
         self._thread.start()
-        self._ready.wait()
+        if not self._ready.wait(timeout=30):
+            raise SourceError("the Braze sender did not start within 30 s")
+        if self._start_error is not None:
+            exc = self._start_error
+            self._thread.join(timeout=5)
+            self._loop.close()
+            raise SourceError(
+                f"the Braze sender cannot start: {type(exc).__name__}: {str(exc)[:200]}"
+            ) from exc
+
+    def stalled_for(self) -> float:
+        """Seconds the sender has made no progress while batches are in flight (0: fine).
+
+        Progress: an attempt started or ended, a batch finished, or a deliberate wait
+        (pacing, backoff, halt probe interval) that is still within its planned length. A
+        dead sender thread or a blocked event loop stops all of these. Thread-safe.
+        """
+        if self._in_flight <= 0:
+            return 0.0
+        return max(0.0, time.monotonic() - self._progress_at)
+
+    def _progress(self, planned_wait_s: float = 0.0) -> None:
+        self._progress_at = max(self._progress_at, time.monotonic() + planned_wait_s)
 
     def _run_loop(self) -> None:
+        try:
+            self._setup_loop()
+        except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        self._loop.run_forever()
+
+    def _setup_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._loop.set_exception_handler(self._loop_error)
         self._sem = asyncio.Semaphore(self.braze.max_in_flight)
         self._unhalted = asyncio.Event()
         self._unhalted.set()
@@ -116,8 +153,19 @@ class Sender:
                 transport=self._transport,
                 trust_env=self.braze.http_transport == "httpx",
             )
-        self._ready.set()
-        self._loop.run_forever()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's last-resort handler: one JSON line and a count, never the exception's
+        repr (it may quote a request head with the key)."""
+        exc = context.get("exception")
+        self.metrics.task_failures.labels("sender").inc()
+        log.error(
+            "sender task failed",
+            extra={
+                "error_class": type(exc).__name__ if exc is not None else None,
+                "error": context.get("message", ""),
+            },
+        )
 
     def close(self) -> None:
         """Stop the loop (after the caller has waited for what it needed)."""
@@ -152,15 +200,38 @@ class Sender:
     # -- submission ------------------------------------------------------------------------
     def submit(self, batch: Batch) -> None:
         """Hand a batch over; returns at once. Thread-safe."""
+        self._progress()  # an idle sender is not stalled the moment work arrives
         with self._lock:
             self._in_flight += 1
         self.metrics.requests_in_flight.inc()
         self._loop.call_soon_threadsafe(self._spawn, batch)
 
     def _spawn(self, batch: Batch) -> None:
-        self._loop.create_task(self._deliver(batch, attempts=0, first_failure=0.0))
+        self._start_task(batch, 0, 0.0)
+
+    def _start_task(self, batch: Batch, attempts: int, first_failure: float) -> None:
+        """Run one batch's delivery; a task that dies still gives its batch an outcome."""
+        self._progress()
+        task = self._loop.create_task(self._deliver(batch, attempts, first_failure))
+        task.add_done_callback(lambda t: self._task_done(t, batch, attempts))
+
+    def _task_done(self, task: asyncio.Task[None], batch: Batch, attempts: int) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        self.metrics.task_failures.labels("sender").inc()
+        reason = f"{type(exc).__name__} while delivering: {str(exc)[:300]}"
+        log.error(
+            "delivery task failed; its batch is dead-lettered",
+            extra={"error_class": type(exc).__name__, "endpoint": batch.shape.path},
+        )
+        now = time.time()
+        self._finish(Outcome(batch, False, None, "internal_error", reason, "", attempts, now, now))
 
     def _finish(self, outcome: Outcome) -> None:
+        self._progress()
         with self._lock:
             self._in_flight -= 1
         self.metrics.requests_in_flight.dec()
@@ -213,6 +284,7 @@ class Sender:
             # While halted, wait; one request at a time probes after the probe interval.
             probing = False
             while self.halted is not None:
+                self._progress(self.delivery.halt_probe_interval_s)
                 try:
                     await asyncio.wait_for(
                         self._unhalted.wait(), timeout=self.delivery.halt_probe_interval_s
@@ -320,7 +392,9 @@ class Sender:
                 )
                 return
             cap = min(retry.max_backoff_ms, retry.initial_backoff_ms * (2 ** min(attempts, 20)))
-            await asyncio.sleep(random.uniform(0, cap) / 1000.0)
+            pause = random.uniform(0, cap) / 1000.0
+            self._progress(pause)
+            await asyncio.sleep(pause)
 
     def _split(self, batch: Batch, attempts: int, first_failure: float) -> None:
         """Replace a batch in flight by its two halves."""
@@ -331,7 +405,7 @@ class Sender:
             with self._lock:
                 self._in_flight += 1
             self.metrics.requests_in_flight.inc()
-            self._loop.create_task(self._deliver(half, attempts, first_failure))
+            self._start_task(half, attempts, first_failure)
         with self._lock:
             self._in_flight -= 1
         self.metrics.requests_in_flight.dec()
@@ -344,6 +418,7 @@ class Sender:
         async with self._sem:
             waited = 0.0
             while (d := self.pacer.delay(pool)) > 0:
+                self._progress(min(d, 1.0))
                 await asyncio.sleep(min(d, 1.0))
                 waited += min(d, 1.0)
                 if self.halted is not None:
@@ -351,6 +426,7 @@ class Sender:
             if waited:
                 self.metrics.paced_seconds.labels(pool).inc(waited)
             self.pacer.started(pool)
+            self._progress(self.braze.connect_timeout_s + 2 * self.braze.request_timeout_s)
             t0 = time.perf_counter()
             try:
                 resp: httpx.Response | LeanResponse

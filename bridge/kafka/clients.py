@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from bridge.kafka.rdlog import kafka_logger
@@ -206,6 +206,28 @@ def stats_callback(metrics: Metrics) -> Callable[[str], None]:
     return cb
 
 
+# Errors that no retry can cure: the record (or its batch) is too large or malformed for
+# the producer or the topic. Everything else (timeouts, leader changes, broker down) is
+# retried until Kafka has the record.
+PERMANENT_PRODUCE_ERRORS = frozenset(
+    {
+        KafkaError.MSG_SIZE_TOO_LARGE,
+        KafkaError.RECORD_LIST_TOO_LARGE,
+        KafkaError.INVALID_RECORD,
+        KafkaError.INVALID_MSG_SIZE,
+        KafkaError.INVALID_MSG,
+        KafkaError.UNSUPPORTED_FOR_MESSAGE_FORMAT,
+    }
+)
+
+
+def is_permanent(err: Any) -> bool:
+    try:
+        return err.code() in PERMANENT_PRODUCE_ERRORS
+    except AttributeError:
+        return False
+
+
 def produce_until_acked(
     producer: Producer,
     topic: str,
@@ -214,17 +236,41 @@ def produce_until_acked(
     value: bytes | None,
     on_ack: Callable[[], None],
     headers: list[tuple[str, bytes]] | None = None,
+    on_permanent: Callable[[Any], None] | None = None,
 ) -> None:
     """Produce one record and call ``on_ack`` once Kafka acknowledged it; a failed delivery
-    is logged and produced again (dead letters and state must not be dropped)."""
+    is logged and produced again (dead letters and state must not be dropped).
+
+    A permanent error (:data:`PERMANENT_PRODUCE_ERRORS`, raised by ``produce()`` or reported
+    on delivery) is never retried: ``on_permanent(KafkaError)`` is called instead, once. With
+    no ``on_permanent`` it is logged as an error and the record is not acknowledged.
+    """
+
+    def permanent(err: Any) -> None:
+        if on_permanent is not None:
+            on_permanent(err)
+            return
+        log.error(
+            "kafka refused the record permanently; not retrying",
+            extra={"topic": topic, "error": str(err)},
+        )
 
     def delivered(err: Any, _msg: Any) -> None:
         if err is not None:
+            if is_permanent(err):
+                permanent(err)
+                return
             log.warning("kafka write failed, retrying", extra={"topic": topic, "error": str(err)})
             for hook in write_failure_hooks:
                 hook(topic)
             produce_until_acked(
-                producer, topic, key=key, value=value, on_ack=on_ack, headers=headers
+                producer,
+                topic,
+                key=key,
+                value=value,
+                on_ack=on_ack,
+                headers=headers,
+                on_permanent=on_permanent,
             )
             return
         on_ack()
@@ -236,3 +282,9 @@ def produce_until_acked(
             return
         except BufferError:  # local queue full: serve delivery reports, then try again
             producer.poll(0.1)
+        except KafkaException as exc:  # refused before queueing, e.g. larger than message.max.bytes
+            err = exc.args[0] if exc.args else exc
+            if not is_permanent(err):
+                raise
+            permanent(err)
+            return

@@ -1,7 +1,9 @@
 """``/metrics``, ``/healthz`` (liveness) and ``/readyz`` (readiness) on one small HTTP server.
 
-* ``/healthz`` is 200 while the poll loop made progress within ``liveness_timeout_s``
-  (a stuck loop gets the pod restarted).
+* ``/healthz`` is 200 while the poll loop made progress within ``liveness_timeout_s``, no
+  watched component (the sender) has had work pending without progress for that long, and
+  no background thread has died (a stuck bridge gets the pod restarted). A thread that dies
+  is logged once as JSON and counted in ``bridge_task_failures_total{task}``.
 * ``/readyz`` is 200 while the bridge *can do work if given some*: the consumer is
   subscribed and polling, and nothing halts delivery (401/403, open circuit breaker,
   shutdown). Having partitions is not required: an idle group member (more replicas than
@@ -12,17 +14,21 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from bridge.errors import BridgeError
+from bridge.errors import ConfigError
 from bridge.ops.metrics import Metrics
+
+log = logging.getLogger("bridge.health")
 
 
 class HealthState:
@@ -37,6 +43,34 @@ class HealthState:
         self._halts: set[str] = set()
         self._lock = threading.Lock()
         self._last_export = 0.0
+        self._watches: dict[str, Callable[[], float]] = {}
+        self._dead: set[str] = set()
+        threading.excepthook = self._thread_died
+
+    def watch(self, name: str, stalled_s: Callable[[], float]) -> None:
+        """Fail liveness while ``stalled_s()`` (seconds without progress while work is
+        pending; 0 when fine) reaches the liveness timeout. Called from any thread."""
+        with self._lock:
+            self._watches[name] = stalled_s
+
+    def _thread_died(self, args: threading.ExceptHookArgs) -> None:
+        if args.exc_type is SystemExit:
+            return
+        name = args.thread.name if args.thread is not None else "unknown"
+        task = name.split("-")[0] if name.startswith("Thread-") else name
+        with self._lock:
+            first = task not in self._dead
+            self._dead.add(task)
+        self.metrics.task_failures.labels(task).inc()
+        if first:
+            log.error(
+                "background thread died",
+                extra={
+                    "task": task,
+                    "error_class": args.exc_type.__name__,
+                    "error": str(args.exc_value)[:300],
+                },
+            )
 
     def polled(self) -> None:
         now = time.monotonic()
@@ -59,7 +93,26 @@ class HealthState:
 
     def live(self) -> tuple[bool, dict[str, object]]:
         age = time.monotonic() - self._last_poll
-        return age < self.liveness_timeout_s, {"last_poll_age_s": round(age, 3)}
+        ok = age < self.liveness_timeout_s
+        info: dict[str, object] = {"last_poll_age_s": round(age, 3)}
+        with self._lock:
+            watches = list(self._watches.items())
+            dead = sorted(self._dead)
+        stalled = {}
+        for name, stalled_s in watches:
+            try:
+                s = stalled_s()
+            except Exception:  # noqa: BLE001 - a broken probe counts as stuck
+                s = float("inf")
+            if s >= self.liveness_timeout_s:
+                stalled[name] = round(s, 3) if s != float("inf") else -1
+        if stalled:
+            ok = False
+            info["stalled_s"] = stalled
+        if dead:
+            ok = False
+            info["dead_threads"] = dead
+        return ok, info
 
     def ready(self) -> tuple[bool, dict[str, object]]:
         with self._lock:
@@ -101,11 +154,15 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
     def handle_error(self, request: object, client_address: object) -> None:
-        # A probe or scraper that hangs up mid-answer (BrokenPipe, reset) is routine: one
-        # JSON debug line instead of socketserver's raw traceback on stderr.
+        """A probe that hangs up mid-answer is normal: one DEBUG JSON line, no traceback."""
         exc = sys.exc_info()[1]
-        logging.getLogger("bridge.ops.health").debug(
-            "client went away", extra={"error": type(exc).__name__ if exc else "unknown"}
+        level = (
+            logging.DEBUG if isinstance(exc, ConnectionError | TimeoutError) else logging.WARNING
+        )
+        log.log(
+            level,
+            "health request failed",
+            extra={"error_class": type(exc).__name__, "error": str(exc)[:200]},
         )
 
 
@@ -116,11 +173,12 @@ class HealthServer:
         handler = type("Handler", (_Handler,), {"state": state})
         try:
             self.httpd = _Server((host, port), handler)
-        except OSError as exc:  # e.g. EADDRINUSE: one line for the operator, no traceback
-            raise BridgeError(
-                f"cannot listen on {host}:{port} for /metrics and probes: "
-                f"{exc.strerror or exc} (observability.port)"
-            ) from exc
+        except OSError as exc:  # port in use, host not assignable or unknown: a config error
+            in_use = exc.errno == errno.EADDRINUSE
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                field="observability.port" if in_use else "observability.host",
+            ) from None
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(

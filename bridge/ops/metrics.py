@@ -216,6 +216,12 @@ class Metrics:
             ["workspace", "pool"],
             registry=r,
         )
+        self.task_failures = Counter(
+            "bridge_task_failures",
+            "Background tasks and threads that died with an exception",
+            ["task"],
+            registry=r,
+        )
         self.last_poll = Gauge(
             "bridge_last_poll_timestamp_seconds", "Last successful poll", registry=r
         )

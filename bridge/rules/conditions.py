@@ -15,10 +15,11 @@ Several fields in one mapping must all hold. Everything is compiled at start-up.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
+
+import re2
 
 from bridge.models import Event
 from bridge.rules.paths import MISSING, compile_path, is_reference
@@ -42,6 +43,27 @@ OPERATORS = frozenset(
         "contains",
     }
 )
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # errors are raised (and reported by check), not printed
+
+
+def compile_regex(pattern: str, where: str) -> Any:
+    """Compile with RE2: matching is linear in the input, so no event can stall the loop.
+
+    RE2 has no backreferences or lookaround (the constructs that make backtracking
+    exponential); a pattern using them is a config error naming the field.
+    """
+    try:
+        return re2.compile(pattern, options=_RE2_OPTIONS)
+    except re2.error as exc:
+        why = exc.args[0] if exc.args else exc
+        text = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
+        raise ValueError(
+            f"{where}: {text} (regex conditions use RE2, which matches in linear time and "
+            "has no backreferences or lookaround)"
+        ) from exc
 
 
 def same(a: Any, b: Any) -> bool:
@@ -117,10 +139,7 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
 
         return ordered
     if op == "regex":
-        try:
-            rx = re.compile(str(arg))
-        except re.error as exc:
-            raise ValueError(f"{where}.regex: {exc}") from exc
+        rx = compile_regex(str(arg), f"{where}.regex")
         return lambda v: isinstance(v, str) and rx.search(v) is not None
     if op in ("prefix", "suffix"):
         s = str(arg)

@@ -6,6 +6,7 @@ and call the compiled builder of each match. No rule text is parsed after start-
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections import OrderedDict
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from bridge.actions.base import Builder, Shape
+from bridge.actions.common import ensure_serialisable
 from bridge.actions.registry import compile_action
 from bridge.errors import ConfigError
 from bridge.models import Event
@@ -26,14 +28,28 @@ if TYPE_CHECKING:  # settings imports the rule models: at run time only the anno
     from bridge.settings import Settings
 
 
+def _digest(k: Any) -> bytes:
+    """A fixed-size stand-in for an id: memory is bounded by key count, whatever an id's size.
+
+    Typed, so "1", 1 and true stay different ids; 128 bits make collisions negligible.
+    """
+    if isinstance(k, bytes):
+        raw = b"b" + k
+    elif isinstance(k, str):
+        raw = b"s" + k.encode("utf-8", "surrogatepass")
+    else:
+        raw = b"j" + repr(k).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=16).digest()
+
+
 class Dedupe:
-    """Ids seen within a window (per replica, in memory, bounded)."""
+    """Ids seen within a window (per replica, in memory, bounded by count; ids are hashed)."""
 
     def __init__(self, key: Accessor, window_s: float, max_keys: int) -> None:
         self.key = key
         self.window_s = window_s
         self.max_keys = max_keys
-        self._seen: OrderedDict[Any, float] = OrderedDict()
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
 
     def seen(self, event: Event) -> bool:
         k = self.key(event)
@@ -46,8 +62,7 @@ class Dedupe:
             if now - at <= self.window_s and len(d) < self.max_keys:
                 break
             del d[oldest]
-        if isinstance(k, dict | list):
-            k = repr(k)
+        k = _digest(k)
         prev = d.get(k)
         if prev is not None and now - prev <= self.window_s:
             return True
@@ -96,6 +111,22 @@ def _in_workspace(build: Builder, workspace: str) -> Builder:
         return s, identity, payload
 
     return wrapped
+
+
+def _checked(build: Builder, rule: str) -> Builder:
+    """Validate each item's JSON before it joins a batch (a bad value fails one event only)."""
+    last: list[Shape | None] = [None]
+
+    def checked(e: Event) -> tuple[Shape, Any, Any]:
+        shape, identity, payload = build(e)
+        # body -> recipients list -> item: two enclosing levels, or the body itself
+        ensure_serialisable(payload, "item", rule, 2 if shape.list_field else 0)
+        if shape is not last[0]:  # shared fields: static shapes are checked once
+            ensure_serialisable(shape.base, "request", rule)
+            last[0] = shape
+        return shape, identity, payload
+
+    return checked
 
 
 class RuleSet:
@@ -159,6 +190,7 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
         except ValueError as exc:
             raise ConfigError(str(exc), field=f"{where}.dedupe") from exc
         dedupe = Dedupe(key, window, rule.dedupe.max_keys)
+    build = _checked(build, rule.name)
     if rule.shadow:
         build = _shadowed(build)
     return CompiledRule(

@@ -17,6 +17,7 @@ Value forms:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ from bridge.rules.paths import MISSING, compile_path, is_reference
 
 Mapper = Callable[[Event], Any]
 _OMIT = object()
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1  # what a request's JSON can carry
 CONVERSIONS = ("string", "number", "integer", "boolean", "iso_time", "epoch_millis")
 
 
@@ -38,11 +40,22 @@ def _to_epoch_ms(v: Any) -> int:
         # heuristics: seconds vs millis
         return int(v * 1000) if abs(v) < 1e11 else int(v)
     if isinstance(v, str):
-        dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        try:
+            dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            # the value itself stays out of the reason: it may be an e-mail or a user id
+            raise ValueError(f"a string of {len(v)} characters is not an ISO-8601 time") from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         return int(dt.timestamp() * 1000)
     raise ValueError(f"cannot read {type(v).__name__} as a time")
+
+
+def _kind(v: Any) -> str:
+    """How a value is named in reasons: its type, never its text (it may be personal data)."""
+    if isinstance(v, str):
+        return f"a string of {len(v)} characters"
+    return "null" if v is None else type(v).__name__
 
 
 def convert(v: Any, kind: str) -> Any:
@@ -59,10 +72,18 @@ def convert(v: Any, kind: str) -> Any:
         if isinstance(v, bool):
             raise ValueError("cannot convert boolean to a number")
         if isinstance(v, str):
-            v = float(v) if any(c in v for c in ".eE") else int(v)
+            try:
+                v = float(v) if any(c in v for c in ".eE") else int(v)
+            except ValueError:
+                raise ValueError(f"a string of {len(v)} characters is not a number") from None
         if not isinstance(v, int | float):
             raise ValueError(f"cannot convert {type(v).__name__} to a number")
-        return int(v) if kind == "integer" else v
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ValueError("not a finite number")  # JSON would silently write null
+        out = int(v) if kind == "integer" else v
+        if isinstance(out, int) and not _INT_MIN <= out <= _INT_MAX:
+            raise ValueError(f"{len(str(abs(out)))}-digit integer is outside the 64-bit range")
+        return out
     if kind == "boolean":
         if isinstance(v, bool):
             return v
@@ -70,7 +91,7 @@ def convert(v: Any, kind: str) -> Any:
             return v.lower() in ("true", "1", "yes")
         if isinstance(v, int) and v in (0, 1):
             return bool(v)
-        raise ValueError(f"cannot convert {v!r} to boolean")
+        raise ValueError(f"cannot convert {_kind(v)} to boolean")
     if kind == "iso_time":
         ms = _to_epoch_ms(v)
         return (

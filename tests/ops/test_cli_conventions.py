@@ -127,7 +127,8 @@ def test_metrics_port_in_use_is_one_line_not_a_traceback(tmp_path: Path) -> None
         )
     finally:
         holder.close()
-    assert proc.returncode == 1
+    assert proc.returncode == 78  # a config problem (observability.port): EX_CONFIG
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("braze-bridge: cannot listen on 127.0.0.1:") and "in use" in last
+    assert last.startswith("braze-bridge: invalid config: ")
+    assert "observability.port: cannot listen on 127.0.0.1:" in last and "in use" in last

@@ -47,7 +47,9 @@ def _sender(
 ) -> tuple[Sender, queue.SimpleQueue[Outcome | Control], Metrics]:
     q: queue.SimpleQueue[Outcome | Control] = queue.SimpleQueue()
     m = Metrics()
-    b = BrazeSettings.model_validate({"rest_endpoint": url, "api_key": KEY, "max_in_flight": 4})
+    b = BrazeSettings.model_validate(
+        {"rest_endpoint": url, "api_key": KEY, "max_in_flight": 4, "allow_insecure_http": True}
+    )
     transport = httpx.MockTransport(handler) if handler is not None else None
     s = Sender(b, _delivery(), m, q.put, transport=transport)
     s.start()

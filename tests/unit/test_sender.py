@@ -65,7 +65,13 @@ def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueu
         }
     )
     b = BrazeSettings.model_validate(
-        {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "max_in_flight": 4}
+        {
+            "rest_endpoint": "http://braze.test",
+            "allow_insecure_http": True,
+            "allow_insecure_http": True,
+            "api_key": "secret-key",
+            "max_in_flight": 4,
+        }
     )
     assert b.http_transport == "lean", "production's transport"
     s = _Served(handler, b, d, m, q.put)
@@ -339,7 +345,12 @@ def test_the_httpx_transport_option_still_delivers() -> None:
 
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     b = BrazeSettings.model_validate(
-        {"rest_endpoint": "http://braze.test", "api_key": "secret-key", "http_transport": "httpx"}
+        {
+            "rest_endpoint": "http://braze.test",
+            "allow_insecure_http": True,
+            "api_key": "secret-key",
+            "http_transport": "httpx",
+        }
     )
     s = Sender(b, DeliverySettings(), Metrics(), q.put, transport=httpx.MockTransport(handler))
     s.start()
