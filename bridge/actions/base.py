@@ -34,6 +34,7 @@ class Shape:
     kind: str = "send"  # send | schedule_create | schedule_update | schedule_delete
     shadow: bool = False  # record instead of sending
     base: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
+    priority: int = 100  # bridge.deliver.pacing: transactional 100, bulk 0 (set per rule)
 
     @classmethod
     def make(

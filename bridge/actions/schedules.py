@@ -100,7 +100,12 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
         return update
 
     # create
-    pool = BROADCAST_POOL if rule.audience is not None else DEFAULT_POOL
+    # Braze meters /messages/schedule/create in the shared hourly pool even with an audience;
+    # campaign/Canvas schedule creates with an audience are broadcast on the live limits page
+    # (their endpoint pages say default: unconfirmed -- the pacer adopts whatever numbers the
+    # answers carry, so a wrong guess costs no blocked window).
+    broadcast = rule.audience is not None and rule.action != "message_schedule"
+    pool = BROADCAST_POOL if broadcast else DEFAULT_POOL
     audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
     recipient = (
         compile_recipient(rule.recipient, name, f"{where}.recipient") if rule.recipient else None

@@ -25,7 +25,7 @@ from bridge.actions.common import BODY_LIMIT
 from bridge.batch import Batch
 from bridge.deliver.classify import Classified, Verdict, classify, status_class
 from bridge.deliver.client import braze_headers, braze_timeout
-from bridge.deliver.pacing import Pacer
+from bridge.deliver.pacing import Pacer, PriorityGate, audience_key, is_bulk, request_pool
 from bridge.deliver.transport import LeanPoster, LeanResponse
 from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
@@ -77,7 +77,16 @@ class Sender:
         self.delivery = delivery
         self.metrics = metrics
         self.on_done = on_done
-        self.pacer = Pacer(delivery.pacing.reserve_fraction, delivery.pacing.enabled)
+        self.pacer = Pacer(
+            delivery.pacing.reserve_fraction,
+            delivery.pacing.enabled,
+            bulk_floor=delivery.bulk_floor,
+            audience_limit=delivery.pacing.audience_limit_per_minute,
+            even=delivery.pacing.even_spend,
+        )
+        # one pacing lane per (pool, class, audience): only its head waits for the pacer, so
+        # a queued bulk backlog never holds a slot a transactional batch needs
+        self._lanes: dict[tuple[str, bool, str | None], PriorityGate] = {}
         self._transport = transport
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._run_loop, name="braze-sender", daemon=True)
@@ -87,7 +96,7 @@ class Sender:
         self.halted: str | None = None
         self._client: httpx.AsyncClient | None = None  # http_transport: httpx (or a test's)
         self._poster: LeanPoster | None = None  # http_transport: lean
-        self._sem: asyncio.Semaphore | None = None
+        self._gate: PriorityGate | None = None  # requests in flight, transactional first
         self._unhalted: asyncio.Event | None = None
         self._probe: asyncio.Lock | None = None
 
@@ -98,7 +107,7 @@ class Sender:
 
     def _run_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._sem = asyncio.Semaphore(self.braze.max_in_flight)
+        self._gate = PriorityGate(self.braze.max_in_flight)
         self._unhalted = asyncio.Event()
         self._unhalted.set()
         self._probe = asyncio.Lock()
@@ -176,12 +185,15 @@ class Sender:
 
     # -- one batch -------------------------------------------------------------------------
     async def _deliver(self, batch: Batch, attempts: int, first_failure: float) -> None:
-        if self._sem is None or self._unhalted is None or self._probe is None:
+        if self._gate is None or self._unhalted is None or self._probe is None:
             raise RuntimeError("sender not started")
         endpoint = batch.shape.path
-        pool = batch.shape.pool
+        request = batch.body()
+        pool = request_pool(batch.shape.pool, request)
+        audience = audience_key(request) if pool == "broadcast" else None
+        priority = batch.shape.priority
         retry = self.delivery.retry
-        payload = orjson.dumps(batch.body())
+        payload = orjson.dumps(request)
         if len(payload) > BODY_LIMIT:
             # Braze refuses bodies over 4 MB: split, or dead-letter a lone item (never sent).
             if len(batch) > 1:
@@ -217,7 +229,7 @@ class Sender:
                         break
             try:
                 status, headers, body, classified, elapsed = await self._attempt(
-                    endpoint, pool, payload
+                    endpoint, pool, payload, priority, audience
                 )
             finally:
                 if probing:
@@ -324,20 +336,32 @@ class Sender:
         self.metrics.requests_in_flight.dec()
 
     async def _attempt(
-        self, endpoint: str, pool: str, payload: bytes
+        self,
+        endpoint: str,
+        pool: str,
+        payload: bytes,
+        priority: int = 100,
+        audience: str | None = None,
     ) -> tuple[int | None, Any, Any, Classified, float | None]:
-        if self._sem is None or (self._client is None and self._poster is None):
+        if self._gate is None or (self._client is None and self._poster is None):
             raise RuntimeError("sender not started")
-        async with self._sem:
+        lane_key = (pool, is_bulk(priority), audience)
+        lane = self._lanes.get(lane_key)
+        if lane is None:
+            lane = self._lanes[lane_key] = PriorityGate(1)
+        async with lane.slot(priority):
             waited = 0.0
-            while (d := self.pacer.delay(pool)) > 0:
+            while (d := self.pacer.delay(pool, priority, audience)) > 0:
                 await asyncio.sleep(min(d, 1.0))
                 waited += min(d, 1.0)
                 if self.halted is not None:
                     break
             if waited:
                 self.metrics.paced_seconds.labels(pool).inc(waited)
-            self.pacer.started(pool)
+            self.pacer.started(pool, audience)
+        if audience is not None and len(self._lanes) > 10_000:
+            self._lanes = {k: v for k, v in self._lanes.items() if v.held or k[2] is None}
+        async with self._gate.slot(priority):
             t0 = time.perf_counter()
             try:
                 resp: httpx.Response | LeanResponse
@@ -348,7 +372,7 @@ class Sender:
                 else:
                     raise RuntimeError("sender not started")
             except httpx.TimeoutException as exc:
-                self.pacer.finished(pool, None, None)
+                self.pacer.finished(pool, None, None, audience)
                 return (
                     None,
                     None,
@@ -357,7 +381,7 @@ class Sender:
                     None,
                 )
             except httpx.HTTPError as exc:
-                self.pacer.finished(pool, None, None)
+                self.pacer.finished(pool, None, None, audience)
                 return (
                     None,
                     None,
@@ -367,7 +391,7 @@ class Sender:
                 )
             elapsed = time.perf_counter() - t0
             headers = resp.headers
-            self.pacer.finished(pool, headers, resp.status_code)
+            self.pacer.finished(pool, headers, resp.status_code, audience)
             self._export_pool(pool)
             try:
                 body = orjson.loads(resp.content) if resp.content else None

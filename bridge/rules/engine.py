@@ -15,6 +15,7 @@ from typing import Any
 
 from bridge.actions.base import Builder, Shape
 from bridge.actions.registry import compile_action
+from bridge.deliver.pacing import TRANSACTIONAL, priority_value
 from bridge.errors import ConfigError
 from bridge.models import Event
 from bridge.rules.conditions import Predicate, compile_when
@@ -74,6 +75,21 @@ def _shadowed(build: Builder) -> Builder:
         s = cache.get(shape)
         if s is None:
             s = cache[shape] = replace(shape, shadow=True)
+            if len(cache) > 10_000:
+                cache.clear()
+        return s, identity, payload
+
+    return wrapped
+
+
+def _prioritised(build: Builder, priority: int) -> Builder:
+    cache: dict[Shape, Shape] = {}
+
+    def wrapped(e: Event) -> tuple[Shape, Any, Any]:
+        shape, identity, payload = build(e)
+        s = cache.get(shape)
+        if s is None:
+            s = cache[shape] = replace(shape, priority=priority)
             if len(cache) > 10_000:
                 cache.clear()
         return s, identity, payload
@@ -142,6 +158,8 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
         except ValueError as exc:
             raise ConfigError(str(exc), field=f"{where}.dedupe") from exc
         dedupe = Dedupe(key, window, rule.dedupe.max_keys)
+    if priority_value(rule.priority) != TRANSACTIONAL:
+        build = _prioritised(build, priority_value(rule.priority))
     if rule.shadow:
         build = _shadowed(build)
     return CompiledRule(
