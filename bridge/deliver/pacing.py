@@ -40,6 +40,7 @@ import asyncio
 import contextlib
 import heapq
 import math
+import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -98,6 +99,7 @@ class PoolState:
     window_s: float | None = None  # learnt from consecutive resets
     blocked_until: float = 0.0  # epoch seconds
     next_slot: dict[bool, float] = field(default_factory=dict)  # per class (bulk?)
+    interval: dict[bool, float] = field(default_factory=dict)  # last pacing interval per class
     in_flight: int = 0
     paced_s: float = 0.0
     probing: bool = False
@@ -118,7 +120,7 @@ class Pacer:
         bulk_floor: float = 0.2,
         audience_limit: int = 10,
         audience_window_s: float = 60.0,
-        fairness: float = 0.01,
+        fairness: float = 0.004,
         even: bool = True,
     ) -> None:
         self.reserve = reserve_fraction
@@ -132,6 +134,7 @@ class Pacer:
         self.pools: dict[PoolKey, PoolState] = {}
         self._audiences: dict[tuple[PoolKey, str], deque[float]] = {}
         self._audience_blocked: dict[tuple[PoolKey, str], float] = {}
+        self._jitter = random.Random().random
 
     @staticmethod
     def _key(name: str | PoolKey) -> PoolKey:
@@ -162,6 +165,8 @@ class Pacer:
             return 0.0
         if p.unpaced and p.limit is None:
             return 0.0
+        if self.even and p.reset <= now and p.window_s is not None and p.limit is not None:
+            self._roll(p, now)
         if p.limit is None or p.remaining is None or p.reset <= now:
             # No numbers for the current window yet: one request at a time asks for them,
             # so N replicas do not all burst at the start of a window.
@@ -179,8 +184,24 @@ class Pacer:
         slot = p.next_slot.get(bulk, 0.0)
         if slot > now:
             return slot - now
-        p.next_slot[bulk] = now + 1.0 / self._rate(p, usable, floor, now)
+        interval = 1.0 / self._rate(p, usable, floor, now)
+        p.next_slot[bulk] = now + interval
+        p.interval[bulk] = interval
         return 0.0
+
+    def _roll(self, p: PoolState, now: float) -> None:
+        """The window of known length ended: start the next one locally (limit, a full
+        remainder) instead of probing, and spread this replica's first requests over one of
+        its intervals, so N replicas do not all fire at the reset."""
+        assert p.window_s is not None and p.limit is not None  # noqa: S101
+        periods = math.floor((now - p.reset) / p.window_s) + 1
+        start = p.reset + (periods - 1) * p.window_s
+        p.reset += periods * p.window_s
+        p.remaining = p.limit
+        p.own = 0
+        p.samples.clear()
+        for c, iv in p.interval.items():
+            p.next_slot[c] = max(p.next_slot.get(c, 0.0), start + self._jitter() * iv)
 
     def _rate(self, p: PoolState, usable: float, floor: float, now: float) -> float:
         """This replica's request rate now (requests/s) for a class with this floor."""
@@ -292,10 +313,12 @@ class Pacer:
                 p.window_s = None  # another pool's numbers, or a different window length
             if p.window_s is not None and new_reset - now > p.window_s * 1.05:
                 p.window_s = None
+            same_pool = p.limit == new_limit and p.window_s is not None
             p.limit = new_limit
             p.reset = new_reset
             p.remaining = new_rem
-            p.next_slot.clear()
+            if not same_pool:
+                p.next_slot.clear()
             p.probing = False
             p.own = 0
             p.samples.clear()
