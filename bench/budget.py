@@ -138,7 +138,7 @@ def even(
     window = 10 if ctx.short else 30
     limit = (20 if ctx.short else 30) * window
     measured = 1 if ctx.short else 2
-    counts = list(replicas or ((1, 4) if ctx.short else (1, 4, 16)))
+    counts = list(replicas or ((4,) if ctx.short else (1, 4, 16)))
     topic = unique("bench-even")
     create_topic(ctx.bootstrap, topic, PARTITIONS)
     # warm-up + join + measured windows + spare, at 50 recipients per request
@@ -339,6 +339,11 @@ def priorities(ctx: Ctx, src: Path | None = None) -> dict[str, Any]:
 
 
 def plot(results: Path, labels: Sequence[str]) -> list[Path]:
+    """Plots of ``results/LABEL/*.json`` side by side (e.g. old and new) into ``results``."""
+    return plot_dirs([(lab, results / lab) for lab in labels if (results / lab).is_dir()], results)
+
+
+def plot_dirs(found: Sequence[tuple[str, Path]], results: Path) -> list[Path]:
     """Spend over the window per replica count; transactional latency per priority setting."""
     import matplotlib
 
@@ -346,7 +351,6 @@ def plot(results: Path, labels: Sequence[str]) -> list[Path]:
     import matplotlib.pyplot as plt
 
     out: list[Path] = []
-    found = [(lab, results / lab) for lab in labels if (results / lab).is_dir()]
     shares = [
         (lab, d / "budget_share.json") for lab, d in found if (d / "budget_share.json").exists()
     ]

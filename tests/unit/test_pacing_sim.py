@@ -115,9 +115,10 @@ class Sim:
                     self.push(r.wake_at, "wake", r.idx)
                 return
 
-    def run(self, until: float, start: float) -> None:
+    def run(self, until: float, start: float, late: dict[int, float] | None = None) -> None:
         for r in self.replicas:
-            self.push(start + self.rng.random() * 0.5, "wake", r.idx)
+            t = (late or {}).get(r.idx, start)
+            self.push(t + self.rng.random() * 0.5, "wake", r.idx)
         while self.heap:
             t, _, kind, i, data = heapq.heappop(self.heap)
             if t > until:
@@ -204,3 +205,18 @@ def test_transactional_latency_is_unaffected_by_a_bulk_backlog() -> None:
     assert busy <= 2 * quiet, (
         f"transactional p99 {busy:.3f}s with a bulk backlog, {quiet:.3f}s without"
     )
+
+
+def test_a_replica_that_joins_late_gets_its_fair_share() -> None:
+    sim = Sim(4)
+    sim.backlog()
+    sim.run(until=4 * WINDOW, start=0.35 * WINDOW, late={3: 1.5 * WINDOW})
+    lo, hi = 3 * WINDOW, 4 * WINDOW
+    per = [
+        sum(1 for t, st, i, _ in sim.braze.log if lo <= t < hi and st != 429 and i == r)
+        for r in range(4)
+    ]
+    used, _, late_429 = _measure(sim, range(3, 4))
+    assert late_429 == 0
+    assert used[0] >= 0.95 * LIMIT * (1 - RESERVE)
+    assert min(per) >= 0.7 * sum(per) / 4, f"requests per replica in window 3: {per}"
