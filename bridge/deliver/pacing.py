@@ -100,6 +100,7 @@ class PoolState:
     blocked_until: float = 0.0  # epoch seconds
     next_slot: dict[bool, float] = field(default_factory=dict)  # per class (bulk?)
     interval: dict[bool, float] = field(default_factory=dict)  # last pacing interval per class
+    carry: dict[float, float] = field(default_factory=dict)  # learnt lag per floor (seconds)
     in_flight: int = 0
     paced_s: float = 0.0
     probing: bool = False
@@ -215,9 +216,15 @@ class Pacer:
         # workspace should spend ``base`` per second, plus a correction of the distance to
         # the line over ``tau`` seconds (negative when the workspace is ahead of it).
         base = p.limit * (1.0 - floor) / T
-        ideal = base * left
         tau = max(T / 25.0, 0.2)
-        g = base + (usable - ideal) / tau
+        # ``carry`` (seconds, <= 0) learns the steady lag behind the line that the fairness
+        # term causes, so the workspace stays *on* the line: no burst after each reset and no
+        # early end before it.
+        carry = p.carry.get(floor, 0.0)
+        dev = usable - base * (left - carry)
+        if abs(dev) < base * T / 10:
+            p.carry[floor] = min(0.0, max(-T / 20, 0.98 * carry + 0.02 * dev / base))
+        g = base + dev / tau
         g = max(g, base * 0.02, usable / left * 0.1)
         return g * share
 
@@ -311,6 +318,7 @@ class Pacer:
                     p.window_s = gap
             elif p.limit != new_limit or new_reset < p.reset - 0.5:
                 p.window_s = None  # another pool's numbers, or a different window length
+                p.carry.clear()
             if p.window_s is not None and new_reset - now > p.window_s * 1.05:
                 p.window_s = None
             same_pool = p.limit == new_limit and p.window_s is not None
