@@ -101,6 +101,7 @@ class PoolState:
     next_slot: dict[bool, float] = field(default_factory=dict)  # per class (bulk?)
     interval: dict[bool, float] = field(default_factory=dict)  # last pacing interval per class
     carry: dict[float, float] = field(default_factory=dict)  # learnt lag per floor (seconds)
+    answered_at: float = 0.0  # when the remaining count was last brought up to date
     in_flight: int = 0
     paced_s: float = 0.0
     probing: bool = False
@@ -199,6 +200,7 @@ class Pacer:
         start = p.reset + (periods - 1) * p.window_s
         p.reset += periods * p.window_s
         p.remaining = p.limit
+        p.answered_at = start
         p.own = 0
         p.samples.clear()
         for c, iv in p.interval.items():
@@ -221,7 +223,10 @@ class Pacer:
         # term causes, so the workspace stays *on* the line: no burst after each reset and no
         # early end before it.
         carry = p.carry.get(floor, 0.0)
-        dev = usable - base * (left - carry)
+        # ``Remaining`` is as old as this replica's last answer; the rest of the workspace has
+        # spent since then (at the line's rate, as far as this replica can tell)
+        seen = usable - base * min(max(now - p.answered_at, 0.0), T / 10)
+        dev = seen - base * (left - carry)
         if abs(dev) < base * T / 10:
             p.carry[floor] = min(0.0, max(-T / 20, 0.98 * carry + 0.02 * dev / base))
         g = base + dev / tau
@@ -334,6 +339,8 @@ class Pacer:
         elif new_rem is not None and (p.remaining is None or new_rem < p.remaining):
             # Answers arrive out of order: within one window keep the lowest.
             p.remaining = new_rem
+        if p.remaining is not None:
+            p.answered_at = now
         if status != 429 and p.remaining is not None:
             p.own += 1
             self._estimate_share(p, now)
@@ -355,8 +362,8 @@ class Pacer:
             return
         fall = old[1] - p.remaining
         own = p.own - old[2]
-        if fall <= 0 or own <= 0:
-            return
+        if fall < 10 or own <= 0:
+            return  # too few requests to tell (e.g. just after a reset): keep the estimate
         inst = min(1.0, own / fall)
         p.share = 0.7 * p.share + 0.3 * inst
 
