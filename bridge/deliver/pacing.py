@@ -13,7 +13,10 @@ reset (``usable / T``), corrected towards that line with a short time constant. 
 that each do this spend ``G`` together and ``Remaining`` falls linearly to the reserve, instead
 of decaying like ``(time_left / T)^N`` (each replica spreading ``remaining / time_left`` as if
 it were alone). A small additive term (``fairness``) lets an idle replica that gets work
-again grow back to its fair share; the line correction absorbs the overshoot it causes.
+again grow back to its fair share; the steady lag behind the line that it causes is learnt
+(``carry``) so the workspace stays on the line. ``Remaining`` is extrapolated from the last
+answer at the line's rate (others spent meanwhile), and a window of known length is started
+locally at its reset, each replica's first request spread over one of its intervals.
 Before the window length ``T`` is known (first window) the pacer spreads
 ``remaining / time_left``, scaled by the share.
 
