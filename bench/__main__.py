@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from bench import budget as bud
 from bench import events as ev
 from bench import plots, stages
 from bench import profile as prof
@@ -39,7 +40,17 @@ from bench.harness import (
     wait_until,
 )
 
-ORDER = ["filter", "match", "avro", "budget", "latency", "memory", "realistic"]
+ORDER = [
+    "filter",
+    "match",
+    "avro",
+    "budget",
+    "budget_share",
+    "priorities",
+    "latency",
+    "memory",
+    "realistic",
+]
 
 
 def _fmt(v: Any) -> str:
@@ -237,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             if "budget" in only:
                 run("budget", sc.budget, ctx)
+        if "budget_share" in only:  # bench/budget.py: even spend at 1/4/16 replicas
+            run("budget_share", bud.even, ctx)
+        if "priorities" in only:  # bench/budget.py: transactional latency, bulk backlog
+            run("priorities", bud.priorities, ctx)
         if "latency" in only:
             run("latency", sc.latency, ctx)
         if "memory" in only:
@@ -306,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             by = {r["scenario"]: r for r in results}
             written = plots.write(by, a.results)
+            written += bud.plot_dirs([("bridge", a.results)], a.results)
             print("bench: plots " + ", ".join(p.name for p in written))
         except Exception as exc:  # noqa: BLE001 - plots never fail the run
             print(f"bench: plots skipped: {exc}")

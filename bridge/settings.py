@@ -369,6 +369,14 @@ class PacingSettings(_Model):
     reserve_fraction: float = Field(
         0.1, ge=0, lt=1, description="Share of each window left for other users of the workspace"
     )
+    even_spend: bool = Field(
+        True,
+        description="Estimate this replica's share of the workspace's spending from the "
+        "headers and pace so all replicas together spend evenly to the reset",
+    )
+    audience_limit_per_minute: int = Field(
+        10, ge=1, description="Broadcast requests per minute per unique audience (Braze: 10)"
+    )
 
 
 class CircuitBreakerSettings(_Model):
@@ -389,6 +397,13 @@ class DeliverySettings(_Model):
 
     retry: RetrySettings = RetrySettings()
     pacing: PacingSettings = PacingSettings()
+    bulk_floor: float = Field(
+        0.2,
+        ge=0,
+        lt=1,
+        description="Bulk rules (priority: bulk) spend each window's budget only down to this "
+        "share of the limit; the rest is left to transactional rules until the reset",
+    )
     circuit_breaker: CircuitBreakerSettings = CircuitBreakerSettings()
     on_notice: Literal["dead_letter", "accept"] = Field(
         "dead_letter",

@@ -16,6 +16,25 @@ import orjson
 from bridge.models import Event
 from bridge.offsets import Ticket
 
+# Rule priorities (the shape carries the number; bridge.deliver.pacing spends by it).
+TRANSACTIONAL = 100
+BULK = 0
+BULK_BELOW = 50  # numeric priorities below this are bulk (spend only down to the floor)
+
+
+def priority_value(p: str | int | None) -> int:
+    """``transactional`` -> 100, ``bulk`` -> 0, a number -> itself (higher goes first)."""
+    if p is None or p == "transactional":
+        return TRANSACTIONAL
+    if p == "bulk":
+        return BULK
+    return int(p)
+
+
+def is_bulk(priority: int) -> bool:
+    return priority < BULK_BELOW
+
+
 BROADCAST_POOL = "broadcast"
 DEFAULT_POOL = "default"
 SENDS_ID_POOL = "sends_id"
@@ -35,6 +54,7 @@ class Shape:
     shadow: bool = False  # record instead of sending
     base: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
     workspace: str = "default"  # braze.workspaces name: requests never mix workspaces
+    priority: int = 100  # bridge.deliver.pacing: transactional 100, bulk 0 (set per rule)
 
     @classmethod
     def make(

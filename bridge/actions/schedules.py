@@ -141,7 +141,15 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
 
     # create
     gen = rule.campaign_id if rule.generate_send_id else None
-    pool = BROADCAST_POOL if rule.audience is not None and rule.recipient is None else DEFAULT_POOL
+    # Braze meters /messages/schedule/create in the shared hourly pool even with an audience;
+    # campaign/Canvas schedule creates with an audience are broadcast on the live limits page
+    # (their endpoint pages say default: unconfirmed -- the pacer adopts whatever numbers the
+    # answers carry, so a wrong guess costs no blocked window). Named users plus an audience
+    # filter are the default pool (the sender decides that from the request body too).
+    broadcast = (
+        rule.audience is not None and rule.recipient is None and rule.action != "message_schedule"
+    )
+    pool = BROADCAST_POOL if broadcast else DEFAULT_POOL
     audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
     recipient = (
         compile_recipient(rule.recipient, name, f"{where}.recipient") if rule.recipient else None

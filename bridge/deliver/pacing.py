@@ -1,33 +1,105 @@
 """Pacing from Braze's own ``X-RateLimit-*`` headers, per rate-limit pool.
 
 Braze sends ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset`` (epoch seconds) on every
-response, for the whole workspace. Each pool spreads what remains (less a reserve kept for
-other users of the workspace) evenly until the reset. Because the headers are workspace-wide,
-N replicas that each follow them slow down together as the shared remainder shrinks: with N
-replicas each sending at ``remaining/time_left``, the remainder decays like
-``(time_left/T)^N`` -- it is used up by the reset but never overrun, without a coordinator.
-A 429 closes the pool until its reset.
+response, for the whole workspace. The pacer keeps one :class:`PoolState` per
+``(workspace, pool)`` key and decides how long the next request of a pool must wait.
+
+**Even spend across replicas, without a coordinator.** Each replica estimates its *share* of
+the workspace's spending: over the last few answers, the requests it made itself divided by
+how far ``Remaining`` fell (the fall includes every other replica's and every other client's
+requests). It then paces its own requests at ``share x G``, where ``G`` is the rate at which
+the *whole workspace* should spend to follow a straight line from the window's start to its
+reset (``usable / T``), corrected towards that line with a short time constant. N replicas
+that each do this spend ``G`` together and ``Remaining`` falls linearly to the reserve, instead
+of decaying like ``(time_left / T)^N`` (each replica spreading ``remaining / time_left`` as if
+it were alone). A small additive term (``fairness``) lets an idle replica that gets work
+again grow back to its fair share; the steady lag behind the line that it causes is learnt
+(``carry``) so the workspace stays on the line. ``Remaining`` is extrapolated from the last
+answer at the line's rate (others spent meanwhile), and a window of known length is started
+locally at its reset, each replica's first request spread over one of its intervals.
+Before the window length ``T`` is known (first window) the pacer spreads
+``remaining / time_left``, scaled by the share.
+
+**Priorities.** Bulk work (priority below :data:`BULK_BELOW`) may spend the workspace's budget
+only down to ``bulk_floor x limit``; transactional work down to ``reserve_fraction x limit``.
+Both decisions are made from the workspace-wide headers every replica sees, so the floor holds
+for the whole workspace. Bulk and transactional work have separate pacing slots, so a bulk
+backlog never delays a transactional request's slot.
+
+**Robust to a pool whose numbers change.** An answer whose reset lies in the past belongs to a
+window that is over and is ignored; any other answer whose limit or reset differs from the
+stored ones starts a new window (a new limit, or a different window length, is adopted at
+once). A 429 closes the pool until the reset the 429 itself carries.
+
+**Per-audience broadcast limit.** Broadcast requests are also limited to
+``audience_limit`` requests per ``audience_window_s`` per unique audience (Braze: 10/min),
+paced locally with a rolling window (which also satisfies a clock-minute reading); a 429 on a
+broadcast request while the pool still has budget closes that audience until the next minute.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import heapq
+import math
+import random
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from bridge.actions.base import BULK, BULK_BELOW, TRANSACTIONAL, is_bulk, priority_value
+
+__all__ = ["BULK", "BULK_BELOW", "TRANSACTIONAL", "is_bulk", "priority_value"]
+
+DEFAULT_WORKSPACE = "default"
+
+PoolKey = tuple[str, str]  # (workspace, pool)
+
+_USER_FIELDS = ("recipients", "external_user_ids", "user_aliases")
+_AUDIENCE_FIELDS = ("campaign_id", "canvas_id", "segment_id", "audience")
+
+
+def request_pool(label: str, body: Mapping[str, Any]) -> str:
+    """The pool a request is metered in: a request that names users is in the default pool
+    even with an audience or segment (Braze counts only segment/audience-only calls as
+    broadcast); otherwise the action's label."""
+    if label == "broadcast" and any(body.get(f) for f in _USER_FIELDS):
+        return "default"
+    return label
+
+
+def audience_key(body: Mapping[str, Any]) -> str:
+    """Braze's "same unique audience": campaign/Canvas id, segment and audience object."""
+    return orjson.dumps(
+        {k: body.get(k) for k in _AUDIENCE_FIELDS}, option=orjson.OPT_SORT_KEYS
+    ).decode()
 
 
 @dataclass(slots=True)
 class PoolState:
     name: str
+    workspace: str = DEFAULT_WORKSPACE
     limit: int | None = None
     remaining: int | None = None
     reset: float = 0.0  # epoch seconds
+    window_s: float | None = None  # learnt from consecutive resets
     blocked_until: float = 0.0  # epoch seconds
-    next_slot: float = 0.0  # epoch seconds
+    next_slot: dict[bool, float] = field(default_factory=dict)  # per class (bulk?)
+    interval: dict[bool, float] = field(default_factory=dict)  # last pacing interval per class
+    carry: dict[float, float] = field(default_factory=dict)  # learnt lag per floor (seconds)
+    answered_at: float = 0.0  # when the remaining count was last brought up to date
     in_flight: int = 0
     paced_s: float = 0.0
     probing: bool = False
     unpaced: bool = False  # the server sends no rate-limit headers: nothing to pace by
+    share: float = 1.0  # this replica's estimated share of the workspace's spending
+    own: int = 0  # own answered requests in this window
+    samples: deque[tuple[float, int, int]] = field(default_factory=lambda: deque(maxlen=64))
 
 
 class Pacer:
@@ -38,28 +110,56 @@ class Pacer:
         reserve_fraction: float = 0.1,
         enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        bulk_floor: float = 0.2,
+        audience_limit: int = 10,
+        audience_window_s: float = 60.0,
+        fairness: float = 0.004,
+        even: bool = True,
     ) -> None:
         self.reserve = reserve_fraction
         self.enabled = enabled
         self.clock = clock
-        self.pools: dict[str, PoolState] = {}
+        self.bulk_floor = max(bulk_floor, reserve_fraction)
+        self.audience_limit = audience_limit
+        self.audience_window_s = audience_window_s
+        self.fairness = fairness
+        self.even = even
+        self.pools: dict[PoolKey, PoolState] = {}
+        self._audiences: dict[tuple[PoolKey, str], deque[float]] = {}
+        self._audience_blocked: dict[tuple[PoolKey, str], float] = {}
+        self._jitter = random.Random().random
 
-    def pool(self, name: str) -> PoolState:
-        p = self.pools.get(name)
+    @staticmethod
+    def _key(name: str | PoolKey) -> PoolKey:
+        return (DEFAULT_WORKSPACE, name) if isinstance(name, str) else name
+
+    def pool(self, name: str | PoolKey) -> PoolState:
+        key = self._key(name)
+        p = self.pools.get(key)
         if p is None:
-            p = self.pools[name] = PoolState(name)
+            p = self.pools[key] = PoolState(key[1], key[0])
         return p
 
-    def delay(self, name: str) -> float:
+    # -- decisions -------------------------------------------------------------------------
+    def delay(
+        self, name: str | PoolKey, priority: int = TRANSACTIONAL, audience: str | None = None
+    ) -> float:
         """Seconds to wait before the next request of ``name``; 0 means go now (and reserve)."""
-        p = self.pool(name)
+        key = self._key(name)
+        p = self.pool(key)
         now = self.clock()
         if p.blocked_until > now:
             return p.blocked_until - now
+        if audience is not None:
+            d = self._audience_delay(key, audience, now)
+            if d > 0:
+                return d
         if not self.enabled:
             return 0.0
         if p.unpaced and p.limit is None:
             return 0.0
+        if self.even and p.reset <= now and p.window_s is not None and p.limit is not None:
+            self._roll(p, now)
         if p.limit is None or p.remaining is None or p.reset <= now:
             # No numbers for the current window yet: one request at a time asks for them,
             # so N replicas do not all burst at the start of a window.
@@ -67,53 +167,240 @@ class Pacer:
                 return 0.02
             p.probing = True
             return 0.0
-        usable = p.remaining - self.reserve * p.limit - p.in_flight
+        bulk = is_bulk(priority)
+        floor = self.bulk_floor if bulk else self.reserve
+        usable = p.remaining - floor * p.limit - p.in_flight
         if usable < 1:
-            # Nothing left this window for us: wait for the reset (the next response after
-            # it brings fresh numbers).
+            # Nothing left this window for this class: wait for the reset (the next response
+            # after it brings fresh numbers).
             return max(p.reset - now, 0.0) + 0.05
-        interval = (p.reset - now) / usable
-        if p.next_slot > now:
-            return p.next_slot - now
-        p.next_slot = now + interval
+        slot = p.next_slot.get(bulk, 0.0)
+        if slot > now:
+            return slot - now
+        interval = 1.0 / self._rate(p, usable, floor, now)
+        p.next_slot[bulk] = now + interval
+        p.interval[bulk] = interval
         return 0.0
 
-    def started(self, name: str) -> None:
-        self.pool(name).in_flight += 1
+    def _roll(self, p: PoolState, now: float) -> None:
+        """The window of known length ended: start the next one locally (limit, a full
+        remainder) instead of probing, and spread this replica's first requests over one of
+        its intervals, so N replicas do not all fire at the reset."""
+        assert p.window_s is not None and p.limit is not None  # noqa: S101
+        periods = math.floor((now - p.reset) / p.window_s) + 1
+        start = p.reset + (periods - 1) * p.window_s
+        p.reset += periods * p.window_s
+        p.remaining = p.limit
+        p.answered_at = start
+        p.own = 0
+        p.samples.clear()
+        for c, iv in p.interval.items():
+            p.next_slot[c] = max(p.next_slot.get(c, 0.0), start + self._jitter() * iv)
 
-    def finished(self, name: str, headers: Mapping[str, str] | None, status: int | None) -> None:
-        p = self.pool(name)
+    def _rate(self, p: PoolState, usable: float, floor: float, now: float) -> float:
+        """This replica's request rate now (requests/s) for a class with this floor."""
+        assert p.limit is not None  # noqa: S101 - checked by the caller
+        left = max(p.reset - now, 1e-3)
+        share = min(1.0, p.share + self.fairness) if self.even else 1.0
+        T = p.window_s
+        if not self.even or T is None or left > T * 1.05:
+            return max(usable / left, 1e-6) * share
+        # Follow the straight line from (window start, limit) to (reset, floor): the whole
+        # workspace should spend ``base`` per second, plus a correction of the distance to
+        # the line over ``tau`` seconds (negative when the workspace is ahead of it).
+        base = p.limit * (1.0 - floor) / T
+        tau = max(T / 25.0, 0.2)
+        # ``carry`` (seconds, <= 0) learns the steady lag behind the line that the fairness
+        # term causes, so the workspace stays *on* the line: no burst after each reset and no
+        # early end before it.
+        carry = p.carry.get(floor, 0.0)
+        # ``Remaining`` is as old as this replica's last answer; the rest of the workspace has
+        # spent since then (at the line's rate, as far as this replica can tell)
+        seen = usable - base * min(max(now - p.answered_at, 0.0), T / 10)
+        dev = seen - base * (left - carry)
+        if abs(dev) < base * T / 10:
+            p.carry[floor] = min(0.0, max(-T / 20, 0.98 * carry + 0.02 * dev / base))
+        g = base + dev / tau
+        g = max(g, base * 0.02, usable / left * 0.1)
+        return g * share
+
+    def _audience_delay(self, key: PoolKey, audience: str, now: float) -> float:
+        k = (key, audience)
+        until = self._audience_blocked.get(k, 0.0)
+        if until > now:
+            return until - now
+        q = self._audiences.get(k)
+        if q is None:
+            return 0.0
+        horizon = now - self.audience_window_s
+        while q and q[0] <= horizon:
+            q.popleft()
+        if len(q) >= self.audience_limit:
+            return q[0] + self.audience_window_s - now + 1e-3
+        return 0.0
+
+    # -- bookkeeping -----------------------------------------------------------------------
+    def started(self, name: str | PoolKey, audience: str | None = None) -> None:
+        key = self._key(name)
+        self.pool(key).in_flight += 1
+        if audience is not None:
+            q = self._audiences.setdefault((key, audience), deque())
+            q.append(self.clock())
+            if len(self._audiences) > 10_000:
+                self._forget_audiences()
+
+    def _forget_audiences(self) -> None:
+        horizon = self.clock() - self.audience_window_s
+        for k in [k for k, q in self._audiences.items() if not q or q[-1] <= horizon]:
+            del self._audiences[k]
+
+    def finished(
+        self,
+        name: str | PoolKey,
+        headers: Mapping[str, str] | None,
+        status: int | None,
+        audience: str | None = None,
+    ) -> None:
+        key = self._key(name)
+        p = self.pool(key)
         p.in_flight = max(0, p.in_flight - 1)
         now = self.clock()
         if headers is None or headers.get("x-ratelimit-limit") is None:
             p.probing = False  # an error without numbers, or a server that sends none
             if headers is not None and status is not None and status < 500:
                 p.unpaced = True
+        answered_reset: float | None = None
         if headers is not None:
-            lim, rem, rst = (
-                headers.get("x-ratelimit-limit"),
-                headers.get("x-ratelimit-remaining"),
-                headers.get("x-ratelimit-reset"),
-            )
-            try:
-                new_reset = float(rst) if rst is not None else p.reset
-                if new_reset < p.reset - 0.5:
-                    pass  # a late answer from a window that is already over: stale numbers
-                else:
-                    if lim is not None:
-                        p.limit = int(float(lim))
-                    if rem is not None:
-                        new_rem = int(float(rem))
-                        fresh = new_reset > p.reset + 0.5
-                        # Answers arrive out of order: within one window keep the lowest.
-                        if fresh or p.remaining is None or new_rem < p.remaining:
-                            p.remaining = new_rem
-                        if fresh:
-                            p.next_slot = 0.0
-                            p.probing = False
-                        p.reset = max(p.reset, new_reset)
-            except ValueError:
-                pass
+            answered_reset = self._adopt(p, headers, status, now)
         if status == 429:
-            until = p.reset if p.reset > now else now + 1.0
-            p.blocked_until = max(p.blocked_until, until)
+            if answered_reset is not None and answered_reset > now:
+                until = answered_reset
+            else:
+                until = p.reset if p.reset > now else now + 1.0
+            if (
+                audience is not None
+                and p.remaining is not None
+                and p.limit is not None
+                and p.remaining > self.reserve * p.limit
+            ):
+                # the pool has budget: the per-audience limit answered; close that audience
+                minute = self.audience_window_s
+                self._audience_blocked[(key, audience)] = (math.floor(now / minute) + 1) * minute
+            else:
+                p.blocked_until = max(p.blocked_until, until)
+
+    def _adopt(
+        self, p: PoolState, headers: Mapping[str, str], status: int | None, now: float
+    ) -> float | None:
+        lim, rem, rst = (
+            headers.get("x-ratelimit-limit"),
+            headers.get("x-ratelimit-remaining"),
+            headers.get("x-ratelimit-reset"),
+        )
+        try:
+            new_limit = int(float(lim)) if lim is not None else p.limit
+            new_reset = float(rst) if rst is not None else p.reset
+            new_rem = int(float(rem)) if rem is not None else None
+        except ValueError:
+            return None
+        if rst is not None and new_reset <= now:
+            return new_reset  # a late answer from a window that is already over: stale
+        fresh = abs(new_reset - p.reset) > 0.5 or new_limit != p.limit
+        if fresh:
+            if p.limit == new_limit and p.reset and new_reset > p.reset + 0.5:
+                # the next window of the same pool: its length is the distance of the resets
+                gap = new_reset - p.reset
+                if p.window_s is None or gap < p.window_s - 0.5:
+                    p.window_s = gap
+            elif p.limit != new_limit or new_reset < p.reset - 0.5:
+                p.window_s = None  # another pool's numbers, or a different window length
+                p.carry.clear()
+            if p.window_s is not None and new_reset - now > p.window_s * 1.05:
+                p.window_s = None
+            same_pool = p.limit == new_limit and p.window_s is not None
+            p.limit = new_limit
+            p.reset = new_reset
+            p.remaining = new_rem
+            if not same_pool:
+                p.next_slot.clear()
+            p.probing = False
+            p.own = 0
+            p.samples.clear()
+            p.blocked_until = 0.0 if status != 429 else p.blocked_until
+        elif new_rem is not None and (p.remaining is None or new_rem < p.remaining):
+            # Answers arrive out of order: within one window keep the lowest.
+            p.remaining = new_rem
+        if p.remaining is not None:
+            p.answered_at = now
+        if status != 429 and p.remaining is not None:
+            p.own += 1
+            self._estimate_share(p, now)
+        return new_reset
+
+    def _estimate_share(self, p: PoolState, now: float) -> None:
+        """Own requests / fall of ``Remaining`` over the last answers (or ~1/30 window)."""
+        assert p.remaining is not None  # noqa: S101
+        p.samples.append((now, p.remaining, p.own))
+        span = max(0.5, (p.window_s or 30.0) / 30.0)
+        old = None
+        for s in p.samples:
+            if now - s[0] <= span:
+                break
+            old = s
+        if old is None:
+            old = p.samples[0]
+        if len(p.samples) < 3 or old is p.samples[-1]:
+            return
+        fall = old[1] - p.remaining
+        own = p.own - old[2]
+        if fall < 10 or own <= 0:
+            return  # too few requests to tell (e.g. just after a reset): keep the estimate
+        inst = min(1.0, own / fall)
+        p.share = 0.7 * p.share + 0.3 * inst
+
+
+class PriorityGate:
+    """At most ``size`` holders; waiters are admitted highest priority first, then FIFO.
+
+    The sender's bound on requests in flight: a transactional batch waiting for a slot is
+    admitted before every queued bulk one.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.held = 0
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._seq = 0
+
+    async def acquire(self, priority: int) -> None:
+        if self.held < self.size and not self._waiters:
+            self.held += 1
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._seq += 1
+        heapq.heappush(self._waiters, (-priority, self._seq, fut))
+        try:
+            await fut
+        except asyncio.CancelledError:
+            if fut.done() and not fut.cancelled():
+                self.release()  # admitted and cancelled at once: pass the slot on
+            else:
+                self._waiters = [w for w in self._waiters if w[2] is not fut]
+                heapq.heapify(self._waiters)
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            _, _, fut = heapq.heappop(self._waiters)
+            if not fut.done():
+                fut.set_result(None)  # the slot passes to the waiter
+                return
+        self.held -= 1
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: int) -> AsyncIterator[None]:
+        await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.release()

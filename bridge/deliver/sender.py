@@ -35,7 +35,7 @@ from bridge.deliver.classify import (
 from bridge.deliver.client import braze_headers, braze_timeout
 from bridge.deliver.outcome import Control as Control
 from bridge.deliver.outcome import Outcome as Outcome
-from bridge.deliver.pacing import Pacer
+from bridge.deliver.pacing import Pacer, PriorityGate, audience_key, is_bulk, request_pool
 from bridge.deliver.transport import LeanPoster, LeanResponse
 from bridge.errors import SourceError
 from bridge.ops.metrics import Metrics
@@ -68,7 +68,16 @@ class Sender:
         self.delivery = delivery
         self.metrics = metrics
         self.on_done = on_done
-        self.pacer = Pacer(delivery.pacing.reserve_fraction, delivery.pacing.enabled)
+        self.pacer = Pacer(
+            delivery.pacing.reserve_fraction,
+            delivery.pacing.enabled,
+            bulk_floor=delivery.bulk_floor,
+            audience_limit=delivery.pacing.audience_limit_per_minute,
+            even=delivery.pacing.even_spend,
+        )
+        # one pacing lane per (pool, class, audience): only its head waits for the pacer, so
+        # a queued bulk backlog never holds a slot a transactional batch needs
+        self._lanes: dict[tuple[str, bool, str | None], PriorityGate] = {}
         self._transport = transport
         self._loop = asyncio.new_event_loop()
         name = "braze-sender" if workspace is None else f"braze-sender-{workspace}"
@@ -80,7 +89,7 @@ class Sender:
         self._halt_kind = "auth"  # bridge_halted / pause reason: auth (401/403), endpoint (404)
         self._client: httpx.AsyncClient | None = None  # http_transport: httpx (or a test's)
         self._poster: LeanPoster | None = None  # http_transport: lean
-        self._sem: asyncio.Semaphore | None = None
+        self._gate: PriorityGate | None = None  # requests in flight, transactional first
         self._unhalted: asyncio.Event | None = None
         self._probe: asyncio.Lock | None = None
         self._start_error: Exception | None = None
@@ -127,7 +136,7 @@ class Sender:
     def _setup_loop(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._loop.set_exception_handler(self._loop_error)
-        self._sem = asyncio.Semaphore(self.braze.max_in_flight)
+        self._gate = PriorityGate(self.braze.max_in_flight)
         self._unhalted = asyncio.Event()
         self._unhalted.set()
         self._probe = asyncio.Lock()
@@ -239,12 +248,15 @@ class Sender:
 
     # -- one batch -------------------------------------------------------------------------
     async def _deliver(self, batch: Batch, attempts: int, first_failure: float) -> None:
-        if self._sem is None or self._unhalted is None or self._probe is None:
+        if self._gate is None or self._unhalted is None or self._probe is None:
             raise RuntimeError("sender not started")
         endpoint = batch.shape.path
-        pool = batch.shape.pool
+        request = batch.body()
+        pool = request_pool(batch.shape.pool, request)
+        audience = audience_key(request) if pool == "broadcast" else None
+        priority = batch.shape.priority
         retry = self.delivery.retry
-        payload = orjson.dumps(batch.body())
+        payload = orjson.dumps(request)
         if _PLACEHOLDER in payload:
             # A generate_send_id rule whose id was not created at start-up (added by a reload):
             # never send the placeholder to Braze.
@@ -296,7 +308,7 @@ class Sender:
                         break
             try:
                 status, headers, body, classified, elapsed = await self._attempt(
-                    endpoint, pool, payload
+                    endpoint, pool, payload, priority, audience
                 )
             finally:
                 if probing:
@@ -411,13 +423,22 @@ class Sender:
         self.metrics.requests_in_flight.dec()
 
     async def _attempt(
-        self, endpoint: str, pool: str, payload: bytes
+        self,
+        endpoint: str,
+        pool: str,
+        payload: bytes,
+        priority: int = 100,
+        audience: str | None = None,
     ) -> tuple[int | None, Any, Any, Classified, float | None]:
-        if self._sem is None or (self._client is None and self._poster is None):
+        if self._gate is None or (self._client is None and self._poster is None):
             raise RuntimeError("sender not started")
-        async with self._sem:
+        lane_key = (pool, is_bulk(priority), audience)
+        lane = self._lanes.get(lane_key)
+        if lane is None:
+            lane = self._lanes[lane_key] = PriorityGate(1)
+        async with lane.slot(priority):
             waited = 0.0
-            while (d := self.pacer.delay(pool)) > 0:
+            while (d := self.pacer.delay(pool, priority, audience)) > 0:
                 self._progress(min(d, 1.0))
                 await asyncio.sleep(min(d, 1.0))
                 waited += min(d, 1.0)
@@ -425,7 +446,10 @@ class Sender:
                     break
             if waited:
                 self.metrics.paced_seconds.labels(pool).inc(waited)
-            self.pacer.started(pool)
+            self.pacer.started(pool, audience)
+        if audience is not None and len(self._lanes) > 10_000:
+            self._lanes = {k: v for k, v in self._lanes.items() if v.held or k[2] is None}
+        async with self._gate.slot(priority):
             self._progress(self.braze.connect_timeout_s + 2 * self.braze.request_timeout_s)
             t0 = time.perf_counter()
             try:
@@ -437,7 +461,7 @@ class Sender:
                 else:
                     raise RuntimeError("sender not started")
             except httpx.TimeoutException as exc:
-                self.pacer.finished(pool, None, None)
+                self.pacer.finished(pool, None, None, audience)
                 return (
                     None,
                     None,
@@ -446,7 +470,7 @@ class Sender:
                     None,
                 )
             except httpx.HTTPError as exc:
-                self.pacer.finished(pool, None, None)
+                self.pacer.finished(pool, None, None, audience)
                 return (
                     None,
                     None,
@@ -456,7 +480,7 @@ class Sender:
                 )
             elapsed = time.perf_counter() - t0
             headers = resp.headers
-            self.pacer.finished(pool, headers, resp.status_code)
+            self.pacer.finished(pool, headers, resp.status_code, audience)
             self._export_pool(pool)
             try:
                 body = orjson.loads(resp.content) if resp.content else None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from bridge.actions.base import Builder, Shape
+from bridge.actions.base import TRANSACTIONAL, Builder, Shape, priority_value
 from bridge.actions.common import ensure_serialisable
 from bridge.actions.registry import compile_action
 from bridge.errors import ConfigError
@@ -98,19 +98,29 @@ def _shadowed(build: Builder) -> Builder:
     return wrapped
 
 
-def _in_workspace(build: Builder, workspace: str) -> Builder:
+def _with_shape(build: Builder, **changes: Any) -> Builder:
+    """Set request-level fields of the rule's shapes (workspace, priority); one new shape per
+    distinct shape, cached, so batching still groups by identity."""
     cache: dict[Shape, Shape] = {}
 
     def wrapped(e: Event) -> tuple[Shape, Any, Any]:
         shape, identity, payload = build(e)
         s = cache.get(shape)
         if s is None:
-            s = cache[shape] = replace(shape, workspace=workspace)
+            s = cache[shape] = replace(shape, **changes)
             if len(cache) > 10_000:
                 cache.clear()
         return s, identity, payload
 
     return wrapped
+
+
+def _in_workspace(build: Builder, workspace: str) -> Builder:
+    return _with_shape(build, workspace=workspace)
+
+
+def _prioritised(build: Builder, priority: int) -> Builder:
+    return _with_shape(build, priority=priority)
 
 
 def _checked(build: Builder, rule: str) -> Builder:
@@ -191,6 +201,8 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
             raise ConfigError(str(exc), field=f"{where}.dedupe") from exc
         dedupe = Dedupe(key, window, rule.dedupe.max_keys)
     build = _checked(build, rule.name)
+    if priority_value(rule.priority) != TRANSACTIONAL:
+        build = _prioritised(build, priority_value(rule.priority))
     if rule.shadow:
         build = _shadowed(build)
     return CompiledRule(

@@ -230,7 +230,20 @@ class RuleSettings(_Model):
         description="Map and batch, but record the requests (log, kafka.shadow_topic) "
         "instead of sending them: run a new rule beside production first",
     )
+    priority: Literal["transactional", "bulk"] | int = Field(
+        "transactional",
+        description="transactional (default) or bulk, or 0-100 (higher first; below 50 is "
+        "bulk): bulk spends the budget only down to delivery.bulk_floor and is sent after "
+        "queued transactional work",
+    )
     enabled: bool = True
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, v: str | int) -> str | int:
+        if isinstance(v, int) and not 0 <= v <= 100:
+            raise ValueError("priority is transactional, bulk or a number from 0 to 100")
+        return v
 
     @field_validator("topic")
     @classmethod

@@ -68,7 +68,6 @@ def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueu
         {
             "rest_endpoint": "http://braze.test",
             "allow_insecure_http": True,
-            "allow_insecure_http": True,
             "api_key": "secret-key",
             "max_in_flight": 4,
         }

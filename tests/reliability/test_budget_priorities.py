@@ -1,0 +1,240 @@
+"""The budget as a shared, prioritised resource (issue #14 items 2-3), with real processes.
+
+* Even spend: 4 bridges in one group share a sandbox pool scaled down to ``LIMIT`` requests per
+  ``WINDOW_S`` seconds (clock-aligned windows, like Braze's hour). In each full window after
+  the warm-up one: >= 95 % of the usable budget used, no 429, and every tenth of the window
+  within +-15 % of an even spend (the old pacer spent most of it in the first tenths).
+* Priorities: one bridge with a bulk backlog and a steady transactional stream. Bulk stops at
+  ``delivery.bulk_floor`` of each window; transactional p99 latency (event produced ->
+  request at the sandbox) stays within 2x of the same stream without the backlog.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+
+from tests.reliability.conftest import Procs
+from tests.support.faults import (
+    bridge_config,
+    log_tail,
+    make_events,
+    produce_events,
+    readyz,
+    wait_for,
+    with_new_port,
+    write_results,
+)
+from tests.support.kafka import create_topics, unique
+from tests.support.procs import Bridge, Sandbox
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
+
+TRIGGER = "/campaigns/trigger/send"
+RESERVE = 0.1
+
+
+def _assigned(bridges: list[Bridge], partitions: int) -> bool:
+    parts = [readyz(b)[1].get("partitions", 0) for b in bridges]
+    return all(p > 0 for p in parts) and sum(parts) == partitions
+
+
+def test_four_replicas_spend_each_window_evenly(kafka_bootstrap: str, procs: Procs) -> None:
+    limit, window, partitions, measured = 400, 20, 8, 2
+    topic, dlq, group = unique("even"), unique("even-dlq"), unique("even-grp")
+    create_topics(kafka_bootstrap, {topic: partitions, dlq: 1})
+    sandbox = procs.sandbox("--hourly-limit", str(limit), "--hourly-window-s", str(window))
+    cfg = bridge_config(
+        kafka_bootstrap,
+        sandbox,
+        group=group,
+        topic=topic,
+        dlq=dlq,
+        delivery={"pacing": {"reserve_fraction": RESERVE}},
+        shutdown={"drain_deadline_s": 2},
+    )
+    bridges = [procs.bridge(with_new_port(cfg), f"r{i}") for i in range(4)]
+    wait_for("every replica to own partitions", lambda: _assigned(bridges, partitions), 90, 0.5)
+    # warm-up window + measured windows + one spare, at 50 recipients per request
+    produce_events(kafka_bootstrap, topic, make_events((measured + 2) * limit * 50), partitions)
+
+    def first_reset() -> float | None:
+        st = sandbox.stats()
+        return float(st["pools"]["default"]["reset"]) if st["requests_total"] else None
+
+    w1 = wait_for("the first request", first_reset, timeout=60, interval=0.1)
+    end = w1 + measured * window
+    wait_for("the measured windows to end", lambda: time.time() > end + 0.5, end - time.time() + 5)
+    rcs = [b.stop(30) for b in bridges]
+    reqs = sandbox.requests(TRIGGER)
+    usable = limit * (1 - RESERVE)
+    used: dict[int, list[int]] = {k: [0] * 10 for k in range(measured)}
+    late_429 = 0
+    for r in reqs:
+        t = float(r["time"])
+        if not w1 <= t < end:
+            continue
+        k, tenth = divmod(int((t - w1) / window * 10), 10)
+        if r["status"] == 429:
+            late_429 += 1
+        else:
+            used[k][tenth] += 1
+    write_results(
+        "budget-even-4-replicas",
+        {"limit": limit, "window_s": window, "usable": usable, "per_tenth": used, "429": late_429},
+    )
+    assert all(rc == 0 for rc in rcs), [log_tail(b, 1500) for b in bridges]
+    assert late_429 == 0, f"{late_429} answers of 429 after the warm-up window"
+    for k, tenths in used.items():
+        assert sum(tenths) >= 0.95 * usable, f"window {k}: {sum(tenths)} of {usable:g}: {tenths}"
+        even = sum(tenths) / 10
+        off = [round(x / even - 1, 3) for x in tenths]
+        assert max(abs(x) for x in off) <= 0.15, f"window {k}: per tenth {tenths}, off {off}"
+
+
+def _p99(xs: list[float]) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, math.ceil(len(xs) * 0.99) - 1)]
+
+
+def _stream(bootstrap: str, topic: str, prefix: str, rate: float, seconds: float) -> set[str]:
+    """Produce ``rate`` transactional events per second; each carries its production time."""
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    ids = set()
+    start = time.time()
+    i = 0
+    while (now := time.time()) < start + seconds:
+        eid = f"{prefix}{i}"
+        ids.add(eid)
+        value = {"type": "order.shipped", "id": eid, "ts": now, "user": {"id": f"t-{eid}"}}
+        p.produce(topic, orjson.dumps(value))
+        p.poll(0)
+        i += 1
+        time.sleep(max(0.0, start + i / rate - time.time()))  # the stream's own rate
+    p.flush(10)
+    return ids
+
+
+def _latencies(sandbox: Sandbox, ids: set[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for r in sandbox.requests(TRIGGER):
+        body: dict[str, Any] = r["body"] if isinstance(r.get("body"), dict) else {}
+        if body.get("campaign_id") != "c-tx" or not 200 <= r["status"] < 300:
+            continue
+        for rc in body.get("recipients") or []:
+            tp = rc.get("trigger_properties") or {}
+            if tp.get("eid") in ids and tp["eid"] not in out:
+                out[tp["eid"]] = float(r["time"]) - float(tp["ts"])
+    return out
+
+
+def test_bulk_backlog_leaves_transactional_latency_alone(
+    kafka_bootstrap: str, procs: Procs
+) -> None:
+    limit, window, floor = 300, 10, 0.3
+    bulk, tx, dlq, group = unique("bulk"), unique("tx"), unique("prio-dlq"), unique("prio-grp")
+    create_topics(kafka_bootstrap, {bulk: 4, tx: 1, dlq: 1})
+    sandbox = procs.sandbox("--hourly-limit", str(limit), "--hourly-window-s", str(window))
+    rule = {
+        "when": {"type": "order.shipped"},
+        "action": "campaign_trigger",
+        "recipient": {"external_user_id": "$.user.id"},
+    }
+    cfg = bridge_config(
+        kafka_bootstrap,
+        sandbox,
+        group=group,
+        topic=bulk,
+        dlq=dlq,
+        delivery={"bulk_floor": floor, "pacing": {"reserve_fraction": RESERVE}},
+        kafka={"max_events_in_flight": 100_000},
+        shutdown={"drain_deadline_s": 2},
+    )
+    cfg["rules"] = [
+        {
+            **rule,
+            "name": "digest",
+            "topic": bulk,
+            "campaign_id": "c-bulk",
+            "trigger_properties": {"eid": "$.id"},
+            "priority": "bulk",
+        },
+        {
+            **rule,
+            "name": "shipped",
+            "topic": tx,
+            "campaign_id": "c-tx",
+            "trigger_properties": {"eid": "$.id", "ts": "$.ts"},
+        },
+    ]
+    b = procs.bridge(cfg, "prio")
+    wait_for("the bridge to own its partitions", lambda: _assigned([b], 5), 60, 0.5)
+    quiet_ids = _stream(kafka_bootstrap, tx, "q", 5.0, 12.0)
+    quiet = wait_for(
+        "the quiet stream's deliveries",
+        lambda: (lat := _latencies(sandbox, quiet_ids)) and len(lat) == len(quiet_ids) and lat,
+        30,
+        0.5,
+    )
+    # a bulk backlog that outlasts the measured windows: 40,000 events = 800 requests
+    produce_events(kafka_bootstrap, bulk, make_events(40_000, prefix="b"), 4)
+    wait_for(
+        "the backlog to be consumed",
+        lambda: b.metric("bridge_events_consumed_total") >= 40_000 + len(quiet_ids),
+        60,
+        0.5,
+    )
+    t0 = time.time()
+    busy_ids = _stream(kafka_bootstrap, tx, "b", 5.0, 2 * window)
+    busy = wait_for(
+        "the busy stream's deliveries",
+        lambda: (lat := _latencies(sandbox, busy_ids)) and len(lat) == len(busy_ids) and lat,
+        30,
+        0.5,
+    )
+    t1 = time.time()
+    rc = b.stop(30)
+    per_window: Counter[tuple[int, str]] = Counter()
+    n429 = 0
+    for r in sandbox.requests(TRIGGER):
+        if not t0 <= float(r["time"]) < t1:
+            continue
+        if r["status"] == 429:
+            n429 += 1
+            continue
+        campaign = r["body"].get("campaign_id") if isinstance(r.get("body"), dict) else ""
+        per_window[(int(float(r["time"])) // window, str(campaign))] += 1
+    full = sorted({w for w, _ in per_window})[1:-1]  # windows seen whole
+    bulk_used = [per_window[(w, "c-bulk")] for w in full]
+    p99_quiet, p99_busy = _p99(list(quiet.values())), _p99(list(busy.values()))
+    write_results(
+        "budget-priorities",
+        {
+            "limit": limit,
+            "window_s": window,
+            "bulk_floor": floor,
+            "tx_p99_quiet_s": round(p99_quiet, 4),
+            "tx_p99_busy_s": round(p99_busy, 4),
+            "bulk_requests_per_full_window": bulk_used,
+            "tx_requests_per_full_window": [per_window[(w, "c-tx")] for w in full],
+            "tx_p50_quiet_s": round(sorted(quiet.values())[len(quiet) // 2], 4),
+            "tx_p50_busy_s": round(sorted(busy.values())[len(busy) // 2], 4),
+            "429": n429,
+        },
+    )
+    assert rc == 0, log_tail(b)
+    assert n429 == 0
+    assert full and all(u <= limit * (1 - floor) + 16 for u in bulk_used), bulk_used
+    tx_used = [per_window[(w, "c-tx")] for w in full]
+    assert all(
+        bu + tu >= 0.9 * limit * (1 - floor) for bu, tu in zip(bulk_used, tx_used, strict=True)
+    ), f"the budget above the floor was not used: bulk {bulk_used}, transactional {tx_used}"
+    assert p99_busy <= 2 * p99_quiet, (
+        f"transactional p99 {p99_busy:.3f}s with a bulk backlog, {p99_quiet:.3f}s without"
+    )
