@@ -25,17 +25,18 @@ from bridge.deliver.outcome import Control, Outcome
 from bridge.errors import SourceError
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.state import StateStore
+from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.health import HealthState
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
 from bridge.processing.flow import FlowControl
-from bridge.processing.mapper import Mapped, Mapper
+from bridge.processing.mapper import NOTHING, Mapped, Mapper
 from bridge.processing.rebalance import Partitions
 from bridge.processing.router import Router
 from bridge.processing.sources import Source, TopicSource
-from bridge.rules.engine import CompiledRule, RuleSet
+from bridge.rules.engine import RuleSet
 from bridge.schedules import ScheduleCoordinator
 from bridge.settings import Settings
 from bridge.signals import StopFlag
@@ -121,6 +122,10 @@ class Loop:
         )
         self.router.schedules = self.schedules
         self.partitions = self._partitions()
+        # bound once: looked up for every record
+        self._waits = self.flow.registry_retry_at
+        self._admit = self.source.admit
+        self._map = self.mapper.map
         self._consumed: dict[str, Any] = {}
         self._pending_rules: RuleSet | None = None
         self._closing = False
@@ -250,20 +255,21 @@ class Loop:
         tracker = self.trackers.get(key)
         if tracker is None or tracker.revoked:
             return  # not ours (any more); the new owner will read it
-        if self.flow.waiting_for_registry(key):
+        waits = self._waits
+        if waits and key in waits:
             return  # the partition waits for the schema registry; it was rewound
-        admitted = self.source.admit(m, topic, tracker, self.rules)
+        admitted = self._admit(m, topic, tracker, self.rules)
         if admitted is not None:
             record, rules, offset = admitted
-            self._route(tracker, record, rules, offset, self.mapper.map(record, rules))
+            mapped = self._map(record, rules)
+            if mapped is NOTHING:  # the common case of a filtering rule set, kept short
+                tracker.skip(offset)
+                self.tally.add(self.metrics.events_skipped, topic, "no_match")
+                return
+            self._route(tracker, record, offset, mapped)
 
     def _route(
-        self,
-        tracker: PartitionTracker,
-        record: Any,
-        rules: tuple[CompiledRule, ...],
-        offset: int,
-        mapped: Mapped,
+        self, tracker: PartitionTracker, record: Record, offset: int, mapped: Mapped
     ) -> None:
         """Act on the mapper's verdict; ``offset`` is the record's position in ``tracker``."""
         topic = record.topic
@@ -273,7 +279,8 @@ class Loop:
             return
         for _ in range(mapped.duplicates):
             self.tally.add(self.metrics.events_skipped, topic, "duplicate")
-        if not mapped.tracked:
+        built, failures = mapped.built, mapped.failures
+        if not built and not failures:
             tracker.skip(offset)
             self.tally.add(self.metrics.events_skipped, topic, "no_match")
             return
@@ -281,19 +288,22 @@ class Loop:
         for name in mapped.matched:
             self.tally.add(self.metrics.events_matched, topic, name)
         # Hold every item before anything can complete, so the ticket cannot turn final early.
-        ticket.add(len(mapped.built))
-        now = self.clock.monotonic() if mapped.built else 0.0
-        for failure in mapped.failures:
+        ticket.add(len(built))
+        for failure in failures:
             self.router.dead_letter(ticket, failure)
-        for b in mapped.built:
-            item = Item(ticket, b.rule, b.shape, b.identity, b.payload)
-            if b.shape.kind != "send":
+        if not built:
+            return
+        now = self.clock.monotonic()
+        batcher = self.batcher
+        for rule, shape, identity, payload in built:
+            item = Item(ticket, rule, shape, identity, payload)
+            if shape.kind != "send":
                 if self.schedules is None:
                     raise SourceError("schedule actions need the state store")
-                item.state_key = b.identity
+                item.state_key = identity
                 self.schedules.handle(item)
                 continue
-            full = self.batcher.add(item, now)
+            full = batcher.add(item, now)
             if full is not None:
                 self.router.send(full)
 
