@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import logging
 import queue
-from typing import Any, Protocol
+from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from bridge.actions.base import Item
-from bridge.batch import Batch, Batcher
+from bridge.batch import Batcher
 from bridge.deliver.outcome import Control, Outcome
 from bridge.errors import SourceError
 from bridge.kafka.deadletter import DeadLetterWriter
@@ -33,6 +33,7 @@ from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
 from bridge.processing.flow import FlowControl
 from bridge.processing.mapper import NOTHING, Mapped, Mapper
+from bridge.processing.ports import KafkaConsumer, Sending
 from bridge.processing.rebalance import Partitions
 from bridge.processing.router import Router
 from bridge.processing.sources import Source, TopicSource
@@ -42,39 +43,6 @@ from bridge.settings import Settings
 from bridge.signals import StopFlag
 
 log = logging.getLogger("bridge.pipeline")
-
-
-class KafkaConsumer(Protocol):
-    """What the loop needs of a consumer (confluent_kafka.Consumer, or a test's fake)."""
-
-    def subscribe(self, topics: list[str], **callbacks: Any) -> None: ...
-
-    def consume(self, num_messages: int, timeout: float) -> list[Message]: ...
-
-    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> object: ...
-
-    def pause(self, partitions: list[TopicPartition]) -> None: ...
-
-    def resume(self, partitions: list[TopicPartition]) -> None: ...
-
-    def seek(self, partition: TopicPartition) -> None: ...
-
-    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
-
-    def close(self) -> None: ...
-
-
-class Sending(Protocol):
-    """What the loop needs of the sender (bridge.deliver.sender.Sender, or a test's fake)."""
-
-    @property
-    def in_flight(self) -> int: ...
-
-    def start(self) -> None: ...
-
-    def submit(self, batch: Batch) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Loop:
