@@ -85,3 +85,26 @@ def test_every_client_config_drops_consumer_only_properties_and_logs_errors() ->
         assert "error_cb" in conf
     assert clients.consumer_config(k)["fetch.min.bytes"] == "1"
     assert "error_cb" in clients.probe_config(k, "g")
+
+
+def test_run_exits_1_not_2_when_the_dead_letter_topic_is_missing(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """A missing topic is the environment, not the config: exit 1 (it was 2, 'invalid config')."""
+    from bridge.cli.main import main
+    from bridge.signals import Signals
+
+    monkeypatch.setenv("BRAZE_API_KEY", "k")
+    monkeypatch.setattr(clients, "topic_names", lambda _k, timeout=15: {"orders"})
+    path = _config(tmp_path)
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        rc = main(["run", "--config", str(path)])
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        Signals._current = None
+    assert rc == 1
+    assert "dead-letter topic 'braze-bridge.dlq' does not exist" in capsys.readouterr().err
