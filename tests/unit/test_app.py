@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import yaml
 from confluent_kafka import KafkaException
@@ -12,6 +14,23 @@ from bridge.kafka import clients
 from bridge.ops import logs
 from bridge.settings import load_settings, secret_values
 from tests.unit.helpers import BASE
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """app.setup configures the process's logging and its secret list: undo both."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.setattr(logs, "_secrets", [])
+    yield
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+
 
 RULE = {
     "name": "r",
@@ -94,7 +113,7 @@ def test_run_exits_1_not_2_when_the_dead_letter_topic_is_missing(  # type: ignor
     from bridge.cli.main import main
     from bridge.signals import Signals
 
-    monkeypatch.setenv("BRAZE_API_KEY", "k")
+    monkeypatch.setenv("BRAZE_API_KEY", "test-api-key-for-exit-code")
     monkeypatch.setattr(clients, "topic_names", lambda _k, timeout=15: {"orders"})
     path = _config(tmp_path)
     import signal
