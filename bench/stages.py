@@ -155,9 +155,9 @@ def pipeline_costs(values: list[bytes], fmt: str, matching: bool, sandbox_url: s
     full = []
     t = time.process_time()
     k = 0
-    for bt in built:
+    for name, shape, identity, payload in built:
         tk = tickets[k // 3] if tickets else None
-        b = batcher.add(Item(tk, bt.rule, bt.shape, bt.identity, bt.payload))  # type: ignore[arg-type]
+        b = batcher.add(Item(tk, name, shape, identity, payload))  # type: ignore[arg-type]
         k += 1
         if b is not None:
             full.append(b)

@@ -31,8 +31,9 @@ from bridge.ops.health import HealthServer, HealthState
 from bridge.ops.metrics import Metrics
 from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
-from bridge.processing.loop import KafkaConsumer, Loop, Sending
+from bridge.processing.loop import Loop
 from bridge.processing.mapper import Mapper
+from bridge.processing.ports import KafkaConsumer, Sending
 from bridge.processing.router import WorkspaceSender, WorkspaceSenders
 from bridge.processing.sources import Source
 from bridge.reload import Reloader

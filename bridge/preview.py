@@ -45,13 +45,13 @@ def preview(record: Record, rules: RuleSet, decoder: Decoder) -> PreviewResult:
         return res
     for f in mapped.failures:
         res.dead_letters.append(_dead_letter(f))
-    for b in mapped.built:
-        body = b.shape.body([b.payload])
-        if b.shape.kind in ("schedule_update", "schedule_delete"):
+    for rule, shape, identity, payload in mapped.built:
+        body = shape.body([payload])
+        if shape.kind in ("schedule_update", "schedule_delete"):
             # filled in from the state topic when the bridge runs
-            body["schedule_id"] = f"<schedule_id of {b.identity}>"
+            body["schedule_id"] = f"<schedule_id of {identity}>"
         res.requests.append(
-            {"rule": b.rule, "method": b.shape.method, "path": b.shape.path, "body": body}
+            {"rule": rule, "method": shape.method, "path": shape.path, "body": body}
         )
     if not mapped.matched and not mapped.failures:
         res.skipped = "no rule matched"

@@ -23,6 +23,7 @@ from typing import Any
 from bridge.actions.base import Item, Shape
 from bridge.batch import Batch
 from bridge.kafka.state import StateStore
+from bridge.offsets import Hold
 from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.schedules")
@@ -75,9 +76,9 @@ class ScheduleCoordinator:
                     "cancel for an unknown schedule: remembered so a late create is skipped",
                     extra={"key": key},
                 )
-                item.ticket.add()
+                hold = Hold(item.ticket)  # released once Kafka has the state write
                 self.store.put(
-                    key, {"status": "cancelled", "at": _ms(), "rule": item.rule}, item.ticket.done
+                    key, {"status": "cancelled", "at": _ms(), "rule": item.rule}, hold.release
                 )
             else:
                 self._count("update_unknown" if kind == "schedule_update" else "cancel_repeated")
@@ -148,8 +149,8 @@ class ScheduleCoordinator:
                     "rule": item.rule,
                 }
                 self._count("cancelled")
-            item.ticket.add()
-            self.store.put(key, value, item.ticket.done)
+            hold = Hold(item.ticket)  # released once Kafka has the state write
+            self.store.put(key, value, hold.release)
         self.busy.discard(key)
         self._next(key)
 

@@ -77,14 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("replay", help="run dead letters through today's rules and delivery")
     _add_config(rp)
     rp.add_argument("--rule", action="append", default=[], help="only this rule (repeatable)")
-    rp.add_argument(
-        "--error-class",
-        action="append",
-        default=[],
-        help="only dead letters whose __bridge.errors.class is this (repeatable): DecodeError, "
-        "RuleError, ... for decode/rule failures, the delivery verdict (bad_request, not_found, "
-        "too_large, retries_exhausted, ...) for deliver failures",
-    )
+    cls_help = "only this __bridge.errors.class (repeatable): DecodeError, RuleError, bad_request…"
+    rp.add_argument("--error-class", action="append", default=[], help=cls_help)
     rp.add_argument("--since", help="dead-lettered at or after (ISO-8601)")
     rp.add_argument("--until", help="dead-lettered at or before (ISO-8601)")
     rp.add_argument("--max-replays", type=int, default=3, help="loop guard (default 3)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import time as _time
 from typing import Protocol
 
 
@@ -15,13 +15,8 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The process's clocks."""
+    """The process's clocks (the builtins themselves: read once per event on the hot path)."""
 
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+    monotonic = staticmethod(_time.monotonic)
+    time = staticmethod(_time.time)
+    sleep = staticmethod(_time.sleep)

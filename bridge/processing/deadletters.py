@@ -97,7 +97,7 @@ class DeadLetterSource:
     def admit(
         self, m: Message, topic: str, tracker: PartitionTracker, rules: RuleSet
     ) -> Admitted | None:
-        partition = m.partition() or 0
+        partition = tracker.partition
         offset = m.offset() or 0
         if not self.follow and offset >= self.ends.get(partition, 0):
             return None  # written after the replay started (e.g. its own new dead letters)

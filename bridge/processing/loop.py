@@ -15,65 +15,34 @@ from __future__ import annotations
 
 import logging
 import queue
-from typing import Any, Protocol
+from typing import Any
 
-from confluent_kafka import KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from bridge.actions.base import Item
-from bridge.batch import Batch, Batcher
+from bridge.batch import Batcher
 from bridge.deliver.outcome import Control, Outcome
 from bridge.errors import SourceError
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.state import StateStore
+from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.health import HealthState
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock, SystemClock
 from bridge.processing.committer import Committer
 from bridge.processing.flow import FlowControl
-from bridge.processing.mapper import Mapped, Mapper
+from bridge.processing.mapper import NOTHING, Mapped, Mapper
+from bridge.processing.ports import KafkaConsumer, Sending
 from bridge.processing.rebalance import Partitions
 from bridge.processing.router import Router
 from bridge.processing.sources import Source, TopicSource
-from bridge.rules.engine import CompiledRule, RuleSet
+from bridge.rules.engine import RuleSet
 from bridge.schedules import ScheduleCoordinator
 from bridge.settings import Settings
 from bridge.signals import StopFlag
 
 log = logging.getLogger("bridge.pipeline")
-
-
-class KafkaConsumer(Protocol):
-    """What the loop needs of a consumer (confluent_kafka.Consumer, or a test's fake)."""
-
-    def subscribe(self, topics: list[str], **callbacks: Any) -> None: ...
-
-    def consume(self, num_messages: int, timeout: float) -> list[Message]: ...
-
-    def commit(self, *, offsets: list[TopicPartition], asynchronous: bool) -> object: ...
-
-    def pause(self, partitions: list[TopicPartition]) -> None: ...
-
-    def resume(self, partitions: list[TopicPartition]) -> None: ...
-
-    def seek(self, partition: TopicPartition) -> None: ...
-
-    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]: ...
-
-    def close(self) -> None: ...
-
-
-class Sending(Protocol):
-    """What the loop needs of the sender (bridge.deliver.sender.Sender, or a test's fake)."""
-
-    @property
-    def in_flight(self) -> int: ...
-
-    def start(self) -> None: ...
-
-    def submit(self, batch: Batch) -> None: ...
-
-    def close(self) -> None: ...
 
 
 class Loop:
@@ -121,6 +90,10 @@ class Loop:
         )
         self.router.schedules = self.schedules
         self.partitions = self._partitions()
+        # bound once: looked up for every record
+        self._waits = self.flow.registry_retry_at
+        self._admit = self.source.admit
+        self._map = self.mapper.map
         self._consumed: dict[str, Any] = {}
         self._pending_rules: RuleSet | None = None
         self._closing = False
@@ -257,7 +230,8 @@ class Loop:
         tracker = self.trackers.get(key)
         if tracker is None or tracker.revoked:
             return  # not ours (any more); the new owner will read it
-        if self.flow.waiting_for_registry(key):
+        waits = self._waits
+        if waits and key in waits:
             return  # the partition waits for the schema registry; it was rewound
         cl = tracker.log
         if cl.limit is not None and not cl.accepts(m.offset() or 0):
@@ -268,26 +242,30 @@ class Loop:
             tracker.skip(m.offset() or 0)  # final before the restart: not sent again
             self.tally.add(self.metrics.events_skipped, topic, "already_delivered")
             return
-        admitted = self.source.admit(m, topic, tracker, self.rules)
+        admitted = self._admit(m, topic, tracker, self.rules)
         if admitted is not None:
             record, rules, offset = admitted
-            mapped = self.mapper.map(record, rules)
+            mapped = self._map(record, rules)
+            if mapped is NOTHING:  # the common case of a filtering rule set, kept short
+                tracker.skip(offset)
+                self.tally.add(self.metrics.events_skipped, topic, "no_match")
+                return
             if cl.work.partial and self._drop_final_actions(tracker, offset, mapped):
                 tracker.skip(offset)  # every remaining action was final before the restart
                 self.tally.add(self.metrics.events_skipped, topic, "already_delivered")
                 return
-            self._route(tracker, record, rules, offset, mapped)
+            self._route(tracker, record, offset, mapped)
 
     def _drop_final_actions(self, tracker: PartitionTracker, offset: int, mapped: Mapped) -> bool:
         """Leave out the actions that were final before the restart (by rule name); True
-        when that left nothing to do."""
+        when that left nothing to do. ``mapped`` is this record's own verdict (not NOTHING)."""
         cl = tracker.log
         before = len(mapped.built) + len(mapped.failures)
-        kept = [b for b in mapped.built if not cl.skip_action(offset, b.rule)]
+        kept = [b for b in mapped.built if not cl.skip_action(offset, b[0])]
         failures = [
             f for f in mapped.failures if f.rule is None or not cl.skip_action(offset, f.rule)
         ]
-        dropped = {b.rule for b in mapped.built} - {b.rule for b in kept}
+        dropped = {b[0] for b in mapped.built} - {b[0] for b in kept}
         dropped |= {f.rule for f in mapped.failures if f.rule} - {f.rule for f in failures}
         for rule in dropped:
             self.metrics.actions_skipped.labels(rule, "already_delivered").inc()
@@ -295,12 +273,7 @@ class Loop:
         return before > 0 and not kept and not failures
 
     def _route(
-        self,
-        tracker: PartitionTracker,
-        record: Any,
-        rules: tuple[CompiledRule, ...],
-        offset: int,
-        mapped: Mapped,
+        self, tracker: PartitionTracker, record: Record, offset: int, mapped: Mapped
     ) -> None:
         """Act on the mapper's verdict; ``offset`` is the record's position in ``tracker``."""
         topic = record.topic
@@ -310,7 +283,8 @@ class Loop:
             return
         for _ in range(mapped.duplicates):
             self.tally.add(self.metrics.events_skipped, topic, "duplicate")
-        if not mapped.tracked:
+        built, failures = mapped.built, mapped.failures
+        if not built and not failures:
             tracker.skip(offset)
             self.tally.add(self.metrics.events_skipped, topic, "no_match")
             return
@@ -318,19 +292,22 @@ class Loop:
         for name in mapped.matched:
             self.tally.add(self.metrics.events_matched, topic, name)
         # Hold every item before anything can complete, so the ticket cannot turn final early.
-        ticket.add(len(mapped.built))
-        now = self.clock.monotonic() if mapped.built else 0.0
-        for failure in mapped.failures:
+        ticket.add(len(built))
+        for failure in failures:
             self.router.dead_letter(ticket, failure)
-        for b in mapped.built:
-            item = Item(ticket, b.rule, b.shape, b.identity, b.payload)
-            if b.shape.kind != "send":
+        if not built:
+            return
+        now = self.clock.monotonic()
+        batcher = self.batcher
+        for rule, shape, identity, payload in built:
+            item = Item(ticket, rule, shape, identity, payload)
+            if shape.kind != "send":
                 if self.schedules is None:
                     raise SourceError("schedule actions need the state store")
-                item.state_key = b.identity
+                item.state_key = identity
                 self.schedules.handle(item)
                 continue
-            full = self.batcher.add(item, now)
+            full = batcher.add(item, now)
             if full is not None:
                 self.router.send(full)
 

@@ -69,7 +69,7 @@ class TopicSource:
         hdrs = m.headers() or ()
         record = Record(
             topic,
-            m.partition() or 0,
+            tracker.partition,
             offset,
             m.key(),
             m.value(),

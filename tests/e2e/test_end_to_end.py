@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from tests.support.config import bridge_config
 from tests.support.kafka import (
     caught_up,
     committed,
@@ -23,7 +24,6 @@ from tests.support.kafka import (
     wait_committed,
 )
 from tests.support.procs import API_KEY, REPO, Bridge, Sandbox
-from tests.support.wait import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -33,13 +33,12 @@ RESULTS = REPO / ".local" / "results"
 def config(
     bootstrap: str, sandbox: Sandbox, group: str, orders: str, carts: str, dlq: str, **extra: Any
 ) -> dict[str, Any]:
-    cfg: dict[str, Any] = {
-        "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "dead_letter_topic": dlq},
-        "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
-        "batching": {"max_recipients": 50, "linger_ms": 100},
-        "observability": {"port": free_port(), "host": "127.0.0.1", "log_level": "INFO"},
-        "shutdown": {"drain_deadline_s": 20},
-        "rules": [
+    cfg = bridge_config(
+        bootstrap,
+        sandbox.url,
+        group=group,
+        dlq=dlq,
+        rules=[
             {
                 "name": "shipped",
                 "topic": orders,
@@ -81,7 +80,7 @@ def config(
                 "trigger_properties": {"order_id": "$.cart.id"},
             },
         ],
-    }
+    )
     cfg.update(extra)
     return cfg
 

@@ -19,6 +19,8 @@ import httpx
 import orjson
 from confluent_kafka import Producer
 
+from tests.support.config import bridge_config as common_config
+from tests.support.config import deep_merge
 from tests.support.procs import REPO, Bridge, Sandbox, scrape_metrics
 from tests.support.wait import free_port, wait_for  # noqa: F401 - wait_for: the suite imports it here
 
@@ -133,16 +135,6 @@ def produce_events(
 # -- the bridge's config --------------------------------------------------------------------
 
 
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
 def bridge_config(
     bootstrap: str,
     sandbox: Sandbox,
@@ -158,30 +150,25 @@ def bridge_config(
     are deep-merged. ``short_session`` (6 s instead of the bridge's 45 s) lets a killed
     member's partitions move on in seconds."""
     props = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000} if short_session else {}
-    cfg: dict[str, Any] = {
-        "kafka": {
-            "bootstrap_servers": bootstrap,
-            "group_id": group,
-            "dead_letter_topic": dlq,
-            "properties": props,
-        },
-        "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
-        "batching": {"max_recipients": 50, "linger_ms": 100},
-        "observability": {"port": free_port(), "host": "127.0.0.1", "log_level": "INFO"},
-        "shutdown": {"drain_deadline_s": 15},
-        "rules": [
-            {
-                "name": "shipped",
-                "topic": topic,
-                "when": {"type": "order.shipped"},
-                "action": "campaign_trigger",
-                "campaign_id": campaign_id,
-                "recipient": {"external_user_id": "$.user.id"},
-                "trigger_properties": {"eid": "$.id"},
-            }
-        ],
+    rule = {
+        "name": "shipped",
+        "topic": topic,
+        "when": {"type": "order.shipped"},
+        "action": "campaign_trigger",
+        "campaign_id": campaign_id,
+        "recipient": {"external_user_id": "$.user.id"},
+        "trigger_properties": {"eid": "$.id"},
     }
-    return deep_merge(cfg, overrides)
+    base = common_config(
+        bootstrap,
+        sandbox.url,
+        group=group,
+        dlq=dlq,
+        rules=[rule],
+        kafka={"properties": props},
+        shutdown={"drain_deadline_s": 15},
+    )
+    return deep_merge(base, overrides)
 
 
 def with_new_port(cfg: dict[str, Any]) -> dict[str, Any]:

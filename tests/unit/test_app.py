@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import yaml
 from confluent_kafka import KafkaException
@@ -12,6 +14,23 @@ from bridge.kafka import clients
 from bridge.ops import logs
 from bridge.settings import load_settings, secret_values
 from tests.unit.helpers import BASE
+
+
+@pytest.fixture(autouse=True)
+def _isolated_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """app.setup configures the process's logging and its secret list: undo both."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    monkeypatch.setattr(logs, "_secrets", [])
+    yield
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(level)
+
 
 RULE = {
     "name": "r",
@@ -85,3 +104,26 @@ def test_every_client_config_drops_consumer_only_properties_and_logs_errors() ->
         assert "error_cb" in conf
     assert clients.consumer_config(k)["fetch.min.bytes"] == "1"
     assert "error_cb" in clients.probe_config(k, "g")
+
+
+def test_run_exits_1_not_2_when_the_dead_letter_topic_is_missing(  # type: ignore[no-untyped-def]
+    tmp_path, monkeypatch, capsys
+) -> None:
+    """A missing topic is the environment, not the config: exit 1 (it was 2, 'invalid config')."""
+    from bridge.cli.main import main
+    from bridge.signals import Signals
+
+    monkeypatch.setenv("BRAZE_API_KEY", "test-api-key-for-exit-code")
+    monkeypatch.setattr(clients, "topic_names", lambda _k, timeout=15: {"orders"})
+    path = _config(tmp_path)
+    import signal
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        rc = main(["run", "--config", str(path)])
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+        Signals._current = None
+    assert rc == 1
+    assert "dead-letter topic 'braze-bridge.dlq' does not exist" in capsys.readouterr().err

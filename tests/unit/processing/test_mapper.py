@@ -39,8 +39,8 @@ MAPPER = Mapper(lambda _t: JsonDecoder())
 
 def test_every_matching_rule_builds_one_item() -> None:
     m = MAPPER.map(record({"user": "u1", "t": "a"}), rules(rule("a"), rule("b", when={"t": "b"})))
-    assert [b.rule for b in m.built] == ["a"]
-    assert m.built[0].payload["external_user_id"] == "u1"
+    assert [b[0] for b in m.built] == ["a"]
+    assert m.built[0][3]["external_user_id"] == "u1"
     assert m.tracked and m.skip is None and m.failures == []
 
 
