@@ -18,13 +18,14 @@ from bridge.models import Record
 class Ticket:
     """Open actions of one record. ``pending == 0`` means final."""
 
-    __slots__ = ("record", "offset", "pending", "tracker", "dead_lettered", "size")
+    __slots__ = ("record", "offset", "pending", "tracker", "dead_lettered", "size", "bulk")
 
     def __init__(self, record: Record, tracker: PartitionTracker, size: int, offset: int) -> None:
         self.record = record
         self.offset = offset  # position in the tracker's partition (replay: the DLQ offset)
         self.pending = 0
         self.tracker = tracker
+        self.bulk = False  # every action of the record is bulk (InFlight.bulk_events)
         self.dead_lettered = False
         self.size = size
 
@@ -79,18 +80,37 @@ class PartitionTracker:
     skipped_to: int = -1  # position after the newest skipped record seen behind open tickets
     revoked: bool = False
     log: CompletionLog = field(default_factory=CompletionLog)  # final work above the position
+    open: int = 0  # unfinished records
+    bulk_open: int = 0  # of which every action is bulk
 
     def track(self, record: Record, size: int, offset: int | None = None) -> Ticket:
         t = Ticket(record, self, size, record.offset if offset is None else offset)
         self.tickets.append(t)
+        self.open += 1
         self.owner.events += 1
         self.owner.bytes += size
         return t
 
     def finished(self, ticket: Ticket) -> None:
         self.log.complete(ticket.offset)
+        self.open -= 1
         self.owner.events -= 1
         self.owner.bytes -= ticket.size
+        if ticket.bulk:
+            self.bulk_open -= 1
+            self.owner.bulk_events -= 1
+
+    def mark_bulk(self, ticket: Ticket) -> None:
+        """Every action of ``ticket``'s record has a bulk priority."""
+        if not ticket.bulk:
+            ticket.bulk = True
+            self.bulk_open += 1
+            self.owner.bulk_events += 1
+
+    @property
+    def only_bulk_open(self) -> bool:
+        """Every unfinished record of the partition is bulk work (and there is some)."""
+        return self.bulk_open > 0 and self.bulk_open == self.open
 
     def skip(self, offset: int) -> None:
         """A record with no actions: final at once, without a ticket when nothing is open."""
@@ -120,3 +140,4 @@ class InFlight:
 
     events: int = 0
     bytes: int = 0
+    bulk_events: int = 0  # of which every action is bulk (priority below BULK_BELOW)

@@ -127,6 +127,11 @@ class Metrics:
             ["rule", "reason"],
             registry=r,
         )
+        self.bulk_pauses = Counter(
+            "bridge_bulk_pauses",
+            "Times bulk-only partitions paused because bulk work held half the in-flight budget",
+            registry=r,
+        )
         self.completion_map_waits = Counter(
             "bridge_completion_map_waits",
             "Times a partition paused because its completed-work map was full",

@@ -76,6 +76,7 @@ class FlowControl:
         }
         self.held: dict[str, float] = {}  # workspace -> when its open breaker half-opens
         self.registry_retry_at: dict[tuple[str, int], float] = {}
+        self.bulk_paused: set[tuple[str, int]] = set()  # paused for the bulk share (_check_bulk)
 
     # -- reasons ---------------------------------------------------------------------------
     def set(self, reason: str, on: bool) -> None:
@@ -144,6 +145,7 @@ class FlowControl:
         """Re-evaluate back-pressure, the breaker and registry waits; pause or resume."""
         self.metrics.events_in_flight.set(self.inflight.events)
         self._check_pressure()
+        self._check_bulk(consumer)
         if self.cb.enabled:
             if self.workspace_breakers:
                 self._check_workspace_breakers(now)
@@ -152,7 +154,7 @@ class FlowControl:
             for key, at in list(self.registry_retry_at.items()):
                 if now >= at:
                     del self.registry_retry_at[key]
-                    if not self.reasons:
+                    if not self.reasons and key not in self.bulk_paused:
                         _resume(consumer, [TopicPartition(key[0], key[1])])
         self.apply(consumer)
 
@@ -162,6 +164,37 @@ class FlowControl:
             self.set(BACKPRESSURE, True)
         elif f.events < k.max_events_in_flight // 2 and f.bytes < k.max_bytes_in_flight // 2:
             self.set(BACKPRESSURE, False)
+
+    def _check_bulk(self, consumer: Pausing) -> None:
+        """Bulk work (rules with a bulk priority) may hold at most half of
+        ``max_events_in_flight``: beyond that, the partitions whose open work is all bulk are
+        paused until bulk work drains to a quarter, so a bulk backlog never fills the budget
+        that transactional topics need (a partition mixing both waits with its bulk work)."""
+        cap = max(self.kafka.max_events_in_flight // 2, 1)
+        bulk = self.inflight.bulk_events
+        if bulk > cap and not self.bulk_paused:
+            keys = {key for key, tr in self.trackers.items() if tr.only_bulk_open}
+            if keys:
+                try:
+                    consumer.pause([TopicPartition(t, p) for (t, p) in keys])
+                except KafkaException as exc:
+                    log.warning("pause failed", extra={"error": str(exc)})
+                    return
+                self.bulk_paused = keys
+                self.metrics.bulk_pauses.inc()
+                log.info(
+                    "bulk work holds half the in-flight budget; pausing its partitions",
+                    extra={"bulk_events": bulk, "partitions": len(keys)},
+                )
+        elif self.bulk_paused and bulk < cap // 2:
+            keys, self.bulk_paused = self.bulk_paused, set()
+            if not self.paused:
+                parts = [
+                    TopicPartition(t, p)
+                    for (t, p) in keys
+                    if (t, p) in self.trackers and (t, p) not in self.registry_retry_at
+                ]
+                _resume(consumer, parts)
 
     def _check_breaker(self, now: float) -> None:
         cbs, breaker = self.cb, self.breaker
@@ -201,7 +234,8 @@ class FlowControl:
                 return
             log.info("fetching paused", extra={"reasons": sorted(self.reasons)})
         else:
-            parts = [tp for tp in parts if (tp.topic, tp.partition) not in self.registry_retry_at]
+            held = self.registry_retry_at.keys() | self.bulk_paused
+            parts = [tp for tp in parts if (tp.topic, tp.partition) not in held]
             _resume(consumer, parts)
             log.info("fetching resumed")
         self.paused = want
@@ -246,8 +280,9 @@ class FlowControl:
             log.warning("pause/seek failed", extra={"error": str(e)})
 
     def forget(self, key: tuple[str, int]) -> None:
-        """A partition was given up: its registry wait goes with it."""
+        """A partition was given up: its registry wait and bulk pause go with it."""
         self.registry_retry_at.pop(key, None)
+        self.bulk_paused.discard(key)
 
 
 def _resume(consumer: Pausing, parts: list[TopicPartition]) -> None:

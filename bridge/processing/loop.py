@@ -19,7 +19,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message
 
-from bridge.actions.base import Item
+from bridge.actions.base import BULK_BELOW, Item
 from bridge.batch import Batcher
 from bridge.deliver.outcome import Control, Outcome
 from bridge.errors import SourceError
@@ -289,6 +289,8 @@ class Loop:
             self.tally.add(self.metrics.events_skipped, topic, "no_match")
             return
         ticket = tracker.track(record, len(record.value or b""), offset)
+        if built and not failures and all(b[1].priority < BULK_BELOW for b in built):
+            tracker.mark_bulk(ticket)  # bulk work has its own share of the in-flight budget
         for name in mapped.matched:
             self.tally.add(self.metrics.events_matched, topic, name)
         # Hold every item before anything can complete, so the ticket cannot turn final early.
