@@ -326,5 +326,6 @@ class SandboxApp:
             fault=name,
             known_path=path in ENDPOINTS,
             delay_s=resp.delay_s,
+            rate=rate,
         )
         return resp

@@ -85,7 +85,10 @@ class Ids:
 
 
 # seq, method, path, query, body JSON, status, response JSON, arrival, fault, answer delay
-Record = tuple[int, str, str, str, bytes | None, int, bytes | None, float, str | None, float]
+Record = tuple[
+    int, str, str, str, bytes | None, int, bytes | None, float, str | None, float,
+    tuple[int, int, int] | None,
+]  # fmt: skip
 
 
 class State:
@@ -150,6 +153,7 @@ class State:
         fault: str | None = None,
         known_path: bool = True,
         delay_s: float = 0.0,
+        rate: tuple[int, int, int] | None = None,
     ) -> None:
         """Count one request and keep it (as raw JSON bytes: cheap for memory and the GC)."""
         self.seq += 1
@@ -167,7 +171,10 @@ class State:
         if fault is not None:
             self.fault_counts[fault] = self.fault_counts.get(fault, 0) + 1
         if self.record_limit:
-            rec = (self.seq, method, path, query, body, status, response, arrival, fault, delay_s)
+            rec = (
+                self.seq, method, path, query, body, status, response, arrival, fault, delay_s,
+                rate,
+            )  # fmt: skip
             self.records.append(rec)
             self.record_bytes += self._size(rec)
             if len(self.records) > self.record_limit or self.record_bytes > self.record_max_bytes:
@@ -175,7 +182,7 @@ class State:
 
     @staticmethod
     def _entry(rec: Record) -> dict[str, Any]:
-        seq, method, path, query, body, status, response, arrival, fault, delay_s = rec
+        seq, method, path, query, body, status, response, arrival, fault, delay_s, rate = rec
         entry: dict[str, Any] = {
             "seq": seq,
             "method": method,
@@ -190,6 +197,8 @@ class State:
             entry["fault"] = fault
         if delay_s:  # injected latency/hang: the request was open from "time" to "answer_at"
             entry["answer_at"] = arrival + delay_s
+        if rate is not None:  # the X-RateLimit-* headers of the answer
+            entry["rate_limit"] = {"limit": rate[0], "remaining": rate[1], "reset": rate[2]}
         return entry
 
     def query_records(

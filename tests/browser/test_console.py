@@ -243,6 +243,8 @@ def test_inbox_fills_live_filters_and_masks_user_ids(
     detail.wait_for(state="visible")
     assert json.loads(detail.locator(".detail-body").inner_text()) == {"campaign_id": "camp-a"}
     assert "recipients" in detail.locator(".detail-answer").inner_text().lower()
+    rate = detail.locator(".detail-rate").inner_text()  # the answer's X-RateLimit-* headers
+    assert "limit: " in rate and "remaining: " in rate and "reset: " in rate, rate
     pool = page.locator(".pool[data-pool='default'] meter")
     assert int(pool.get_attribute("value") or -1) == int(pool.get_attribute("max") or 0) - 3
     assert API_KEY not in page.content()

@@ -23,7 +23,10 @@ def test_recorded_requests(sandbox: Sandbox) -> None:
     reqs = sandbox.requests()
     assert [q["seq"] for q in reqs] == [1, 2, 3]
     first = reqs[0]
-    assert set(first) == {"seq", "method", "path", "query", "body", "status", "response", "time"}
+    assert set(first) == {
+        "seq", "method", "path", "query", "body", "status", "response", "time", "rate_limit"
+    }  # fmt: skip
+    assert set(first["rate_limit"]) == {"limit", "remaining", "reset"}
     assert first["method"] == "POST"
     assert first["path"] == "/campaigns/trigger/send"
     assert first["body"] == campaign(trigger_properties={"a": [1, 2]})
