@@ -40,8 +40,11 @@ CHROMIUM_ARGS = [
 SHOTS = REPO / "docs" / "img"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context() -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an asyncio loop running on this
+    # thread while it is started, and every later asyncio.run() (the sender and transport unit
+    # tests) would fail with "Cannot run the event loop while another loop is running".
     if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
         pytest.skip(f"no browser at {CHROMIUM}: run scripts/install-browser")
     try:

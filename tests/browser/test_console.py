@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,7 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str
         text=True,
         cwd=REPO,
         timeout=60,
+        env={**os.environ, "BRAZE_API_KEY": API_KEY},  # as the console process has it
     )
 
 
@@ -75,7 +77,7 @@ def test_rules_view_lists_rules_with_check_warnings_beside_them(
     shown = page.locator("li.warning").all_inner_texts()
     expected = [
         line.removeprefix("warning: ")
-        for line in check.stdout.splitlines()
+        for line in check.stderr.splitlines()  # check writes its warnings to stderr
         if line.startswith("warning: ")
     ]
     assert set(shown) == set(expected) and expected  # a warning about two rules shows twice

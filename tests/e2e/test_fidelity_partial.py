@@ -92,7 +92,7 @@ def _wait(fn: Any, timeout: float, what: str) -> Any:
 def test_2xx_with_errors_dead_letters_the_named_recipient_as_partial_and_replays_it(
     kafka_bootstrap: str, tmp_path: Path, braze: _Braze
 ) -> None:
-    from tests.e2e.test_end_to_end import free_port
+    from tests.support.wait import free_port
 
     orders, dlq, group = unique("orders"), unique("dlq"), unique("grp")
     create_topics(kafka_bootstrap, {orders: 1, dlq: 1})

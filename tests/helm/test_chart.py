@@ -34,6 +34,14 @@ CI_API_KEY = "ci-test-api-key-0000000000000000"  # the apiKey in ci/default- and
 # Every metric the bridge exports (fixed by the service); histograms also expose the
 # _bucket/_sum/_count series.
 METRICS = {
+    "bridge_actions_skipped_total",
+    "bridge_completion_map_waits_total",
+    "bridge_bulk_pauses_total",
+    "bridge_task_failures_total",
+    "bridge_workspace_halted",
+    "bridge_workspace_requests_total",
+    "bridge_workspace_recipients_sent_total",
+    "bridge_workspace_ratelimit_remaining",
     "bridge_events_consumed_total",
     "bridge_events_matched_total",
     "bridge_events_skipped_total",
