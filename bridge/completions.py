@@ -56,6 +56,7 @@ class CompletionLog:
         self.position = 0  # the commit position the log is relative to
         self.limit: int | None = None  # back-pressure: no new work at or above this offset
         self.work = CompletedWork.unknown(0, "not assigned")
+        self.skipping = False
         self._done = Intervals()  # grows with the holes, not with the events
         self._partial: dict[int, set[str]] = {}
         self._text: str | None = None  # cached metadata for (position, contents)
@@ -79,6 +80,7 @@ class CompletionLog:
             else CompletedWork.unknown(committed, "no committed offset")
         )
         self.work = work
+        self.skipping = not work.empty  # the loop's cheap check: anything to skip at all?
         self.position = max(committed, 0)
         self._done = Intervals(work.starts, work.ends)
         self._partial = {o: set(r) for o, r in work.partial.items()}

@@ -27,15 +27,28 @@ class JsonDecoder:
     name = "json"
 
     def decode(self, record: Record) -> Any:
+        """The value, exact: integers beyond 64 bits keep all their digits."""
+        value = self.decode_fast(record)
+        exact = self.refine(record)
+        return value if exact is None else exact
+
+    def decode_fast(self, record: Record) -> Any:
+        """orjson's reading (integers beyond 64 bits become floats): what conditions see. The
+        mapper asks :meth:`refine` only once a rule matched, so the filter path never pays
+        for the big-integer scan."""
         if record.value is None:
             raise DecodeError("record has no value (tombstone)")
         try:
-            value = orjson.loads(record.value)
+            return orjson.loads(record.value)
         except orjson.JSONDecodeError as exc:
             raise DecodeError(f"invalid JSON: {exc}") from exc
-        if _LONG_DIGITS.search(record.value) is None:
-            return value
+
+    def refine(self, record: Record) -> Any | None:
+        """The exact value when the document holds an integer orjson would round, else None."""
+        raw = record.value
+        if raw is None or _LONG_DIGITS.search(raw) is None:
+            return None
         try:  # valid for orjson, so valid for json; only big integers come out differently
-            return json.loads(record.value, parse_constant=_reject_constant)
+            return json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError):
-            return value
+            return None

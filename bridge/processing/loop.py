@@ -238,7 +238,7 @@ class Loop:
             # The completed-work map is full: no new work above it until it has room.
             self.flow.wait_for_map(self.consumer, tracker, m.offset() or 0, self.clock.monotonic())
             return
-        if not cl.work.empty and cl.skip_event(m.offset() or 0):
+        if cl.skipping and cl.skip_event(m.offset() or 0):
             tracker.skip(m.offset() or 0)  # final before the restart: not sent again
             self.tally.add(self.metrics.events_skipped, topic, "already_delivered")
             return
@@ -250,7 +250,11 @@ class Loop:
                 tracker.skip(offset)
                 self.tally.add(self.metrics.events_skipped, topic, "no_match")
                 return
-            if cl.work.partial and self._drop_final_actions(tracker, offset, mapped):
+            if (
+                cl.skipping
+                and cl.work.partial
+                and self._drop_final_actions(tracker, offset, mapped)
+            ):
                 tracker.skip(offset)  # every remaining action was final before the restart
                 self.tally.add(self.metrics.events_skipped, topic, "already_delivered")
                 return
@@ -289,8 +293,12 @@ class Loop:
             self.tally.add(self.metrics.events_skipped, topic, "no_match")
             return
         ticket = tracker.track(record, len(record.value or b""), offset)
-        if built and not failures and all(b[1].priority < BULK_BELOW for b in built):
-            tracker.mark_bulk(ticket)  # bulk work has its own share of the in-flight budget
+        if built and built[0][1].priority < BULK_BELOW and not failures:
+            for b in built:
+                if b[1].priority >= BULK_BELOW:
+                    break
+            else:
+                tracker.mark_bulk(ticket)  # bulk work has its own share of the in-flight budget
         for name in mapped.matched:
             self.tally.add(self.metrics.events_matched, topic, name)
         # Hold every item before anything can complete, so the ticket cannot turn final early.

@@ -82,8 +82,9 @@ class Mapper:
     ) -> Mapped:
         """``dedupe=False`` (preview, golden cases) leaves the rules' dedupe windows alone."""
         decoder = self._decoders.get(record.topic) or self.decoder(record.topic)
+        refine = getattr(decoder, "refine", None)  # JSON: exact big integers, read lazily
         try:
-            payload = decoder.decode(record)
+            payload = decoder.decode_fast(record) if refine is not None else decoder.decode(record)  # type: ignore[attr-defined]
         except SchemaRegistryUnavailable as exc:
             return Mapped([], [], [], 0, exc)
         except DecodeError as exc:
@@ -103,6 +104,11 @@ class Mapper:
             if dedupe and rule.dedupe is not None and rule.dedupe.seen(event):
                 duplicates += 1
                 continue
+            if refine is not None:
+                exact = refine(record)  # only records a rule wants pay for the big-int scan
+                if exact is not None:
+                    event = Event(record, exact)
+                refine = None
             matched.append(rule.name)
             try:
                 shape, identity, item_payload = rule.build(event)

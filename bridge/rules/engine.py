@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from bridge.actions.base import TRANSACTIONAL, Builder, Shape, priority_value
 from bridge.actions.common import ensure_serialisable
 from bridge.actions.registry import compile_action
@@ -127,10 +129,16 @@ def _checked(build: Builder, rule: str) -> Builder:
     """Validate each item's JSON before it joins a batch (a bad value fails one event only)."""
     last: list[Shape | None] = [None]
 
+    dumps = orjson.dumps
+
     def checked(e: Event) -> tuple[Shape, Any, Any]:
         shape, identity, payload = build(e)
-        # body -> recipients list -> item: two enclosing levels, or the body itself
-        ensure_serialisable(payload, "item", rule, 2 if shape.list_field else 0)
+        # body -> recipients list -> item: two enclosing levels, or the body itself. The
+        # common case is one C call; the slow path finds and names the bad field.
+        try:
+            dumps([[payload]] if shape.list_field else payload)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            ensure_serialisable(payload, "item", rule, 2 if shape.list_field else 0)
         if shape is not last[0]:  # shared fields: static shapes are checked once
             ensure_serialisable(shape.base, "request", rule)
             last[0] = shape
