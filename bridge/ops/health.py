@@ -34,10 +34,16 @@ log = logging.getLogger("bridge.health")
 class HealthState:
     """Thread-safe view of the loop's liveness and readiness."""
 
-    def __init__(self, metrics: Metrics, liveness_timeout_s: float) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        liveness_timeout_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.metrics = metrics
         self.liveness_timeout_s = liveness_timeout_s
-        self._last_poll = time.monotonic()
+        self._clock = clock
+        self._last_poll = clock()
         self._partitions = 0
         self._polling = False  # set by the first poll: subscribed and in the group loop
         self._halts: set[str] = set()
@@ -73,7 +79,7 @@ class HealthState:
             )
 
     def polled(self) -> None:
-        now = time.monotonic()
+        now = self._clock()
         self._last_poll = now
         self._polling = True
         if now - self._last_export > 1.0:
@@ -92,7 +98,7 @@ class HealthState:
         self.metrics.halted.labels(reason).set(1 if on else 0)
 
     def live(self) -> tuple[bool, dict[str, object]]:
-        age = time.monotonic() - self._last_poll
+        age = self._clock() - self._last_poll
         ok = age < self.liveness_timeout_s
         info: dict[str, object] = {"last_poll_age_s": round(age, 3)}
         with self._lock:

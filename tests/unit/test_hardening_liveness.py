@@ -100,13 +100,16 @@ def test_healthz_fails_while_the_sender_has_work_and_makes_no_progress() -> None
 
 def test_an_idle_sender_is_not_stalled() -> None:
     s, _, m = _sender(httpx.MockTransport(lambda r: httpx.Response(201, json={})))
-    health = HealthState(m, liveness_timeout_s=0.05)
+    # The poll age gets a generous timeout (a loaded CI machine may pause this thread for tens
+    # of milliseconds); what is under test is that an idle sender never reports a stall.
+    health = HealthState(m, liveness_timeout_s=5.0)
     health.watch("sender", s.stalled_for)
     s.start()
     try:
         deadline = time.monotonic() + 0.2
         while time.monotonic() < deadline:
             health.polled()
+            assert s.stalled_for() == 0.0
             assert health.live()[0] is True
             time.sleep(0.02)
     finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import httpx
 import orjson
@@ -15,7 +14,10 @@ from bridge.ops.metrics import Metrics
 
 def test_healthz_fails_when_the_poll_loop_stops_and_readyz_follows_halts() -> None:
     m = Metrics()
-    state = HealthState(m, liveness_timeout_s=0.2)
+    # A fake clock: the test used to sleep past a 0.2 s timeout and failed under load when one
+    # HTTP round trip took longer than the timeout itself (seen at load average 11).
+    now = [1000.0]
+    state = HealthState(m, liveness_timeout_s=5.0, clock=lambda: now[0])
     srv = HealthServer(state, "127.0.0.1", 0)
     srv.start()
     base = f"http://127.0.0.1:{srv.port}"
@@ -29,7 +31,7 @@ def test_healthz_fails_when_the_poll_loop_stops_and_readyz_follows_halts() -> No
         assert httpx.get(f"{base}/readyz").status_code == 503
         assert m.registry.get_sample_value("bridge_halted", {"reason": "auth"}) == 1
         state.halted("auth", False)
-        time.sleep(0.3)  # no poll for longer than the liveness timeout
+        now[0] += 6.0  # no poll for longer than the liveness timeout
         r = httpx.get(f"{base}/healthz")
         assert r.status_code == 503 and r.json()["status"] == "fail"
         assert "bridge_events_consumed_total" in httpx.get(f"{base}/metrics").text
