@@ -95,7 +95,15 @@ def test_four_replicas_spend_each_window_evenly(kafka_bootstrap: str, procs: Pro
         assert sum(tenths) >= 0.95 * usable, f"window {k}: {sum(tenths)} of {usable:g}: {tenths}"
         even = sum(tenths) / 10
         off = [round(x / even - 1, 3) for x in tenths]
-        assert max(abs(x) for x in off) <= 0.15, f"window {k}: per tenth {tenths}, off {off}"
+        # ~36 requests a tenth: a request landing a few milliseconds either side of a boundary
+        # moves a tenth by ±3 % and the run-to-run spread is ±sqrt(n), so ±15 % is one sigma
+        # here (it failed one fresh-clone CI run with [35, 37, 34, 38, 32, 33, 42, 36, 36, 36]).
+        # The bound grows with that noise: 0.15 + 1.5/sqrt(n) = ±40 % at n = 36, still far below
+        # what replicas that each pace remaining/time_left do (old code: first tenth +244 %). The
+        # ±15 % figure is met by the benchmark (bench.budget, ~90 a tenth: worst 1-4 %).
+        tol = 0.15 + 1.5 / even**0.5
+        assert max(abs(x) for x in off) <= tol, f"window {k}: per tenth {tenths}, off {off}"
+        assert max(tenths[:2]) <= even * (1 + tol), f"window {k} front-loaded: {tenths}"
 
 
 def _p99(xs: list[float]) -> float:
