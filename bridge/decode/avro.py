@@ -94,18 +94,16 @@ def _b64(value: Any) -> Any:
     return to_jsonable(value)
 
 
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "string"})
+
+
 def compile_converter(schema: Any, names: dict[str, Any] | None = None) -> _Conv | None:
     """A converter that touches only the parts of a value that need it (bytes, fixed,
     logical types), or None when fastavro's output is already JSON-like. Walking every
     value with :func:`to_jsonable` costs as much as decoding it."""
     names = {} if names is None else names
     if isinstance(schema, str):
-        if schema == "bytes":
-            return _b64
-        if schema in names:
-            named = names[schema]
-            return to_jsonable if named is _BUSY else compile_converter(named, names)
-        return None
+        return _named_converter(schema, names)
     if isinstance(schema, list):
         return to_jsonable if any(compile_converter(b, names) for b in schema) else None
     if not isinstance(schema, dict):
@@ -114,29 +112,7 @@ def compile_converter(schema: Any, names: dict[str, Any] | None = None) -> _Conv
         return to_jsonable
     t = schema.get("type")
     if t in ("record", "error"):
-        name = schema.get("name")
-        if isinstance(name, str):
-            names[name] = _BUSY
-        fields = []
-        for f in schema.get("fields", []):
-            conv = compile_converter(f["type"], names)
-            if conv is not None:
-                fields.append((f["name"], conv))
-        if isinstance(name, str):
-            names[name] = schema
-        if not fields:
-            return None
-
-        def record(v: Any) -> Any:
-            if not isinstance(v, dict):
-                return to_jsonable(v)
-            for n, conv in fields:
-                x = v.get(n)
-                if x is not None:
-                    v[n] = conv(x)
-            return v
-
-        return record
+        return _record_converter(schema, names)
     if t == "array":
         item = compile_converter(schema.get("items"), names)
         return None if item is None else (lambda v: [item(x) for x in v])
@@ -151,17 +127,47 @@ def compile_converter(schema: Any, names: dict[str, Any] | None = None) -> _Conv
         if isinstance(schema.get("name"), str):
             names[schema["name"]] = schema
         return None
-    if isinstance(t, dict | list | str) and t not in (
-        "null",
-        "boolean",
-        "int",
-        "long",
-        "float",
-        "double",
-        "string",
-    ):
+    if isinstance(t, dict | list | str) and t not in _PRIMITIVES:
         return compile_converter(t, names)
     return None
+
+
+def _named_converter(schema: str, names: dict[str, Any]) -> _Conv | None:
+    """A type given by name: ``bytes``, a named type defined earlier (a recursive reference
+    to a record still being compiled converts generically), or a primitive (None)."""
+    if schema == "bytes":
+        return _b64
+    if schema in names:
+        named = names[schema]
+        return to_jsonable if named is _BUSY else compile_converter(named, names)
+    return None
+
+
+def _record_converter(schema: dict[str, Any], names: dict[str, Any]) -> _Conv | None:
+    """Convert, in place, only the fields whose type needs it (None when none does)."""
+    name = schema.get("name")
+    if isinstance(name, str):
+        names[name] = _BUSY
+    fields = []
+    for f in schema.get("fields", []):
+        conv = compile_converter(f["type"], names)
+        if conv is not None:
+            fields.append((f["name"], conv))
+    if isinstance(name, str):
+        names[name] = schema
+    if not fields:
+        return None
+
+    def record(v: Any) -> Any:
+        if not isinstance(v, dict):
+            return to_jsonable(v)
+        for n, conv in fields:
+            x = v.get(n)
+            if x is not None:
+                v[n] = conv(x)
+        return v
+
+    return record
 
 
 _converters: dict[int, tuple[Any, _Conv | None]] = {}
