@@ -7,6 +7,8 @@
     ├── SourceError            Kafka consumer/producer failures (wraps KafkaError)
     ├── DecodeError            an event's bytes cannot be decoded (the event is dead-lettered)
     │   └── SchemaRegistryUnavailable   transient: the registry cannot be reached (retry, pause)
+    ├── RuleSpecError          a rule's text cannot be compiled: field path and reason
+    │                          (``compile_rule`` reports it as a ConfigError)
     └── RuleError              an event cannot be mapped by a rule (missing field, bad type, limit)
 
 Delivery failures are not exceptions: the sender classifies each answer into a verdict
@@ -48,6 +50,22 @@ class DecodeError(BridgeError):
 
 class SchemaRegistryUnavailable(DecodeError):
     """The schema registry could not be reached; transient, the event is retried."""
+
+
+class RuleSpecError(BridgeError, ValueError):
+    """A rule's spec cannot be compiled: ``field`` is the full path (``rules[0].when.x``),
+    ``reason`` what is wrong with it.
+
+    Raised by the rule and action compilers; ``bridge.rules.engine.compile_rule`` reports it
+    as ``ConfigError(reason, field=field)``. It is also a ``ValueError``, as every parser's
+    error is, so a compiler used on its own (preview's explanation of a non-match) is caught
+    the same way as a bad path or duration.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
 
 
 class RuleError(BridgeError):

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from bridge.errors import RuleError
+from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value
 from bridge.rules.spec import RecipientSettings
@@ -131,19 +131,20 @@ def check_messages_config(
     static: bool,
     allowed: frozenset[str] = SEND_MESSAGE_KEYS,
 ) -> None:
-    """Config-time check (raises ValueError naming the field): the messaging object names,
+    """Config-time check (raises RuleSpecError naming the field): the messaging object names,
     variation ids and a constant non-object ``extra`` always; the push limits only where the
     whole content is constant."""
     if isinstance(messages, dict):
         for key in messages:
             if key not in allowed:
-                raise ValueError(
-                    f"{where}.messages.{key}: not a messaging object of this endpoint "
-                    f"(Braze documents: {', '.join(sorted(allowed))})"
+                raise RuleSpecError(
+                    f"{where}.messages.{key}",
+                    "not a messaging object of this endpoint "
+                    f"(Braze documents: {', '.join(sorted(allowed))})",
                 )
     for key, reason in message_problems(messages, need_variation):
         if "Push Length" not in reason or static:
-            raise ValueError(f"{where}.messages.{key}: {reason}")
+            raise RuleSpecError(f"{where}.messages.{key}", reason)
 
 
 def check_messages_event(messages: Any, need_variation: bool, rule: str) -> None:
@@ -152,6 +153,11 @@ def check_messages_event(messages: Any, need_variation: bool, rule: str) -> None
     if problems:
         key, reason = problems[0]
         raise RuleError(f"messages.{key} {reason}", rule=rule)
+
+
+_Make = Callable[[Any], tuple[Any, dict[str, Any]]]
+# One identifier of a recipient spec: (name, event -> raw value(s), raw -> (identity, object)).
+_Kind = tuple[str, Callable[[Event], Any], _Make]
 
 
 def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> RecipientFn:
@@ -163,78 +169,10 @@ def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Recipie
     attrs = (
         compile_object(spec.attributes, f"{where}.attributes", rule) if spec.attributes else None
     )
-    steo = spec.send_to_existing_only
-    # Each identifier: (event) -> raw value(s), and raw -> (identity, recipient object).
-    kinds: list[tuple[str, Callable[[Event], Any], Callable[[Any], tuple[Any, dict[str, Any]]]]]
-    kinds = []
-    if spec.external_user_id is not None:
-        get = compile_value(spec.external_user_id, f"{where}.external_user_id", rule)
-
-        def ext(v: Any) -> tuple[Any, dict[str, Any]]:
-            uid = identifier(v, rule, "external_user_id")
-            return ("x", uid), {"external_user_id": uid}
-
-        kinds.append(("external_user_id", get, ext))
-    if spec.user_alias is not None:
-        ua = spec.user_alias
-        name = compile_value(ua["alias_name"], f"{where}.user_alias.alias_name", rule)
-        label = compile_value(ua["alias_label"], f"{where}.user_alias.alias_label", rule)
-
-        def get_alias(e: Event) -> Any:
-            n = name(e)
-            return None if n is None or n == "" else (n, label(e))
-
-        def get_alias_strict(e: Event) -> Any:
-            return (name(e), label(e))
-
-        def alias(v: Any) -> tuple[Any, dict[str, Any]]:
-            n = identifier(v[0], rule, "user_alias.alias_name")
-            lb = identifier(v[1], rule, "user_alias.alias_label")
-            return ("a", n, lb), {"user_alias": {"alias_name": n, "alias_label": lb}}
-
-        kinds.append(
-            (
-                "user_alias",
-                get_alias if spec.choose == "first_present" else get_alias_strict,
-                alias,
-            )
-        )
-    if spec.email is not None:
-        mail = compile_value(spec.email, f"{where}.email", rule)
-        prio = list(spec.prioritization or [])
-
-        def email(v: Any) -> tuple[Any, dict[str, Any]]:
-            m = identifier(v, rule, "email")
-            if "@" not in m:
-                raise RuleError("email is not an email address", rule=rule)
-            return ("e", m.lower()), {"email": m, "prioritization": prio}
-
-        kinds.append(("email", mail, email))
-    if spec.braze_id is not None:
-        bid = compile_value(spec.braze_id, f"{where}.braze_id", rule)
-
-        def braze_id(v: Any) -> tuple[Any, dict[str, Any]]:
-            b = identifier(v, rule, "braze_id")
-            return ("b", b), {"braze_id": b}
-
-        kinds.append(("braze_id", bid, braze_id))
-
+    kinds = _identifier_kinds(spec, rule, where)
     base: RecipientFn
     if spec.choose == "first_present":
-        names = ", ".join(k for k, _, _ in kinds)
-
-        def first_present(e: Event) -> tuple[Any, dict[str, Any]]:
-            for _, get_v, make in kinds:
-                try:
-                    v = get_v(e)
-                except RuleError:
-                    continue  # a required reference that is missing: not present
-                if v is None or v == "":
-                    continue
-                return make(v)
-            raise RuleError(f"none of the recipient identifiers ({names}) is present", rule=rule)
-
-        base = first_present
+        base = _first_present(kinds, rule)
     else:
         _, get_one, make_one = kinds[0]
 
@@ -242,7 +180,7 @@ def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Recipie
             return make_one(get_one(e))
 
         base = one
-
+    steo = spec.send_to_existing_only
     if attrs is None and steo is None:
         return base
 
@@ -255,6 +193,97 @@ def compile_recipient(spec: RecipientSettings, rule: str, where: str) -> Recipie
         return identity, r
 
     return full
+
+
+def _identifier_kinds(spec: RecipientSettings, rule: str, where: str) -> list[_Kind]:
+    """The identifiers a recipient spec names, in first_present order."""
+    kinds: list[_Kind] = []
+    if spec.external_user_id is not None:
+        get = compile_value(spec.external_user_id, f"{where}.external_user_id", rule)
+        kinds.append(("external_user_id", get, _external_user_id(rule)))
+    if spec.user_alias is not None:
+        kinds.append(_user_alias_kind(spec, rule, where))
+    if spec.email is not None:
+        mail = compile_value(spec.email, f"{where}.email", rule)
+        kinds.append(("email", mail, _email(rule, list(spec.prioritization or []))))
+    if spec.braze_id is not None:
+        bid = compile_value(spec.braze_id, f"{where}.braze_id", rule)
+        kinds.append(("braze_id", bid, _braze_id(rule)))
+    return kinds
+
+
+def _external_user_id(rule: str) -> _Make:
+    """external_user_id value -> (identity, ``{external_user_id}``)."""
+
+    def ext(v: Any) -> tuple[Any, dict[str, Any]]:
+        uid = identifier(v, rule, "external_user_id")
+        return ("x", uid), {"external_user_id": uid}
+
+    return ext
+
+
+def _user_alias_kind(spec: RecipientSettings, rule: str, where: str) -> _Kind:
+    """user_alias: reads (alias_name, alias_label); under first_present an empty or null
+    name counts as absent."""
+    ua = spec.user_alias
+    assert ua is not None  # noqa: S101 - the caller checked
+    name = compile_value(ua["alias_name"], f"{where}.user_alias.alias_name", rule)
+    label = compile_value(ua["alias_label"], f"{where}.user_alias.alias_label", rule)
+
+    def get_alias(e: Event) -> Any:
+        n = name(e)
+        return None if n is None or n == "" else (n, label(e))
+
+    def get_alias_strict(e: Event) -> Any:
+        return (name(e), label(e))
+
+    def alias(v: Any) -> tuple[Any, dict[str, Any]]:
+        n = identifier(v[0], rule, "user_alias.alias_name")
+        lb = identifier(v[1], rule, "user_alias.alias_label")
+        return ("a", n, lb), {"user_alias": {"alias_name": n, "alias_label": lb}}
+
+    return ("user_alias", get_alias if spec.choose == "first_present" else get_alias_strict, alias)
+
+
+def _email(rule: str, prio: list[Any]) -> _Make:
+    """email value -> (identity by lower-cased address, ``{email, prioritization}``)."""
+
+    def email(v: Any) -> tuple[Any, dict[str, Any]]:
+        m = identifier(v, rule, "email")
+        if "@" not in m:
+            raise RuleError("email is not an email address", rule=rule)
+        return ("e", m.lower()), {"email": m, "prioritization": prio}
+
+    return email
+
+
+def _braze_id(rule: str) -> _Make:
+    """braze_id value -> (identity, ``{braze_id}``)."""
+
+    def braze_id(v: Any) -> tuple[Any, dict[str, Any]]:
+        b = identifier(v, rule, "braze_id")
+        return ("b", b), {"braze_id": b}
+
+    return braze_id
+
+
+def _first_present(kinds: list[_Kind], rule: str) -> RecipientFn:
+    """The first identifier the event has (a missing required reference, null or empty
+    counts as absent); none present fails the event."""
+    names = ", ".join(k for k, _, _ in kinds)
+
+    def first_present(e: Event) -> tuple[Any, dict[str, Any]]:
+        for _, get_v, make in kinds:
+            try:
+                v = get_v(e)
+            except RuleError:
+                continue  # a required reference that is missing: not present
+            if v is None or v == "":
+                continue
+            return make(v)
+        raise RuleError(f"none of the recipient identifiers ({names}) is present", rule=rule)
+
+    return first_present
 
 
 JSON_DEPTH_LIMIT = 254  # orjson writes at most this many nested arrays/objects

@@ -14,10 +14,12 @@ Content Braze would refuse for every recipient (``message_variation_id`` missing
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
 from bridge.actions.common import (
+    RecipientFn,
     check_messages_config,
     check_messages_event,
     compile_recipient,
@@ -27,6 +29,8 @@ from bridge.actions.common import (
 from bridge.models import Event
 from bridge.rules.mapping import Mapper, compile_object, compile_value, is_constant
 from bridge.rules.spec import RuleSettings
+
+PATH = "/messages/send"
 
 
 def compile_targeting(
@@ -67,23 +71,8 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
     static = is_constant(rule.messages)
     need_variation = bool(rule.campaign_id)
     check_messages_config(rule.messages, need_variation, where, static)
-    compiled = compile_object(rule.messages, f"{where}.messages", name)
-
-    def messages(e: Event) -> dict[str, Any]:
-        m = compiled(e)
-        check_messages_event(m, need_variation, name)
-        return m
-
-    base: dict[str, Any] = {}
-    if rule.campaign_id:
-        base["campaign_id"] = rule.campaign_id
-    if rule.send_id:
-        base["send_id"] = rule.send_id
-    if rule.override_frequency_capping is not None:
-        base["override_frequency_capping"] = rule.override_frequency_capping
-    if rule.recipient_subscription_state is not None:
-        base["recipient_subscription_state"] = rule.recipient_subscription_state
-    path = "/messages/send"
+    messages = compile_checked_messages(rule.messages, need_variation, where, name)
+    base = _request_fields(rule)
     gen = rule.campaign_id if rule.generate_send_id else None
     audience, segment, const = compile_targeting(rule, where)
     if rule.recipient is None:
@@ -96,17 +85,68 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
                 **targeting_fields(audience, segment, const, e, name),
                 "messages": messages(e),
             }
-            return Shape.make("POST", path, body, None, 1, BROADCAST_POOL), None, {}
+            return Shape.make("POST", PATH, body, None, 1, BROADCAST_POOL), None, {}
 
         return broadcast
     recipient = compile_recipient(rule.recipient, name, f"{where}.recipient")
     base.update(const)  # a constant filter on the named users
-    per_event_target = audience is not None or segment is not None
+    return _to_recipients(rule, max_recipients, base, recipient, messages, audience, segment, gen)
+
+
+def compile_checked_messages(
+    spec: dict[str, Any], need_variation: bool, where: str, rule: str
+) -> Callable[[Event], dict[str, Any]]:
+    """(event) -> the messaging objects, checked as Braze would before sending (a problem
+    fails the event)."""
+    compiled = compile_object(spec, f"{where}.messages", rule)
+
+    def messages(e: Event) -> dict[str, Any]:
+        m = compiled(e)
+        check_messages_event(m, need_variation, rule)
+        return m
+
+    return messages
+
+
+def _request_fields(rule: RuleSettings) -> dict[str, Any]:
+    """The rule's constant request-level fields of /messages/send."""
+    base: dict[str, Any] = {}
+    if rule.campaign_id:
+        base["campaign_id"] = rule.campaign_id
+    if rule.send_id:
+        base["send_id"] = rule.send_id
+    if rule.override_frequency_capping is not None:
+        base["override_frequency_capping"] = rule.override_frequency_capping
+    if rule.recipient_subscription_state is not None:
+        base["recipient_subscription_state"] = rule.recipient_subscription_state
+    return base
+
+
+def _to_recipients(
+    rule: RuleSettings,
+    max_recipients: int,
+    base: dict[str, Any],
+    recipient: RecipientFn,
+    messages: Callable[[Event], dict[str, Any]],
+    audience: Mapper | None,
+    segment: Mapper | None,
+    gen: str | None,
+) -> Builder:
+    """Each event's recipient joins the list of its identifier (external_user_ids or
+    user_aliases); with constant content and targeting the two shapes are built once."""
+    name = rule.name
+    static = is_constant(rule.messages)
+    constant_messages = rule.messages
     fixed: dict[str, Shape] = {}
-    if static and not per_event_target and gen is None:
+    if static and audience is None and segment is None and gen is None:
         for lf in ("external_user_ids", "user_aliases"):
             fixed[lf] = Shape.make(
-                "POST", path, {**base, "messages": rule.messages}, lf, max_recipients, DEFAULT_POOL
+                "POST",
+                PATH,
+                {**base, "messages": constant_messages},
+                lf,
+                max_recipients,
+                DEFAULT_POOL,
             )
 
     def build(e: Event) -> tuple[Shape, Any, Any]:
@@ -120,8 +160,8 @@ def compile_message_send(rule: RuleSettings, max_recipients: int, where: str) ->
             body = {**base, **targeting_fields(audience, segment, {}, e, name)}
             if gen is not None:
                 body["send_id"] = generated_send_id(gen, name)
-            body["messages"] = rule.messages if static else messages(e)
-            shape = Shape.make("POST", path, body, list_field, max_recipients, DEFAULT_POOL)
+            body["messages"] = constant_messages if static else messages(e)
+            shape = Shape.make("POST", PATH, body, list_field, max_recipients, DEFAULT_POOL)
         return shape, identity, item
 
     return build

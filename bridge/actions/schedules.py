@@ -18,6 +18,7 @@ Braze "accepts updates to either the schedule or messages parameter or both".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,18 +27,24 @@ from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
 from bridge.actions.common import (
     SCHEDULE_MESSAGE_KEYS,
     check_messages_config,
-    check_messages_event,
     check_size,
     compile_recipient,
     generated_send_id,
     identifier,
 )
+from bridge.actions.messages import compile_checked_messages
 from bridge.actions.triggers import props_spec, target_fields
-from bridge.errors import RuleError
+from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value, is_constant
-from bridge.rules.spec import RuleSettings
-from bridge.rules.times import braze_time, compile_time, local_time_passed, optimal_date_passed
+from bridge.rules.spec import RuleSettings, ScheduleSettings
+from bridge.rules.times import (
+    TimeFn,
+    braze_time,
+    compile_time,
+    local_time_passed,
+    optimal_date_passed,
+)
 
 
 def schedule_name(rule: RuleSettings) -> str:
@@ -59,22 +66,15 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
     name = rule.name
     op = sched.operation
     path = f"{_paths(rule)}/{op}"
-    key_fn = compile_value(sched.key, f"{where}.schedule.key", name)
-    sname = schedule_name(rule)
-    local = sched.in_local_time or sched.at_optimal_time
-    company_tz = ZoneInfo(sched.company_time_zone) if sched.company_time_zone else None
+    state_key = _state_key(rule, sched, where)
     time_fn = compile_time(sched.time, f"{where}.schedule.time", name) if sched.time else None
-    flags: dict[str, Any] = {}
-    if sched.in_local_time:
-        flags["in_local_time"] = True
-    if sched.at_optimal_time:
-        flags["at_optimal_time"] = True
+    schedule_obj = _schedule_object(sched, time_fn, name)
     base: dict[str, Any] = {} if rule.action == "message_schedule" else target_fields(rule)
     if op != "create":
         base.pop("send_id", None)
-    need_variation = rule.action == "message_schedule" and bool(rule.campaign_id)
     messages = None
     if rule.messages:
+        need_variation = rule.action == "message_schedule" and bool(rule.campaign_id)
         check_messages_config(
             rule.messages,
             need_variation,
@@ -82,12 +82,60 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
             is_constant(rule.messages),
             SCHEDULE_MESSAGE_KEYS,
         )
-        compiled_messages = compile_object(rule.messages, f"{where}.messages", name)
+        messages = compile_checked_messages(rule.messages, need_variation, where, name)
 
-        def messages(e: Event) -> dict[str, Any]:
-            m = compiled_messages(e)
-            check_messages_event(m, need_variation, name)
-            return m
+    if op == "delete":
+        shape = Shape.make("POST", path, base, None, 1, DEFAULT_POOL, "schedule_delete")
+
+        def delete(e: Event) -> tuple[Shape, Any, Any]:
+            return shape, state_key(e), {}
+
+        return delete
+
+    if op == "update":
+        shape = Shape.make("POST", path, base, None, 1, DEFAULT_POOL, "schedule_update")
+        with_time = time_fn is not None
+
+        def update(e: Event) -> tuple[Shape, Any, Any]:
+            payload: dict[str, Any] = {}
+            if with_time:
+                payload["schedule"] = schedule_obj(e)
+            if messages is not None:
+                payload["messages"] = messages(e)
+            return shape, state_key(e), payload
+
+        return update
+
+    targets = _CreateTargets(rule, where)
+    if rule.action == "message_schedule":
+        return _create_message(rule, path, base, targets, schedule_obj, state_key, messages)
+    return _create_trigger(rule, where, path, base, targets, schedule_obj, state_key)
+
+
+def _state_key(rule: RuleSettings, sched: ScheduleSettings, where: str) -> Callable[[Event], str]:
+    """(event) -> the schedule's lifecycle key ``schedule/<name>/<business key>``."""
+    name = rule.name
+    key_fn = compile_value(sched.key, f"{where}.schedule.key", name)
+    sname = schedule_name(rule)
+
+    def state_key(e: Event) -> str:
+        return f"schedule/{sname}/{identifier(key_fn(e), name, 'schedule.key')}"
+
+    return state_key
+
+
+def _schedule_object(
+    sched: ScheduleSettings, time_fn: TimeFn | None, rule: str
+) -> Callable[[Event], dict[str, Any]]:
+    """(event) -> Braze's ``schedule`` object; a time that has passed (in every time zone, or
+    the company's, for local sends) fails the event."""
+    local = sched.in_local_time or sched.at_optimal_time
+    company_tz = ZoneInfo(sched.company_time_zone) if sched.company_time_zone else None
+    flags: dict[str, Any] = {}
+    if sched.in_local_time:
+        flags["in_local_time"] = True
+    if sched.at_optimal_time:
+        flags["at_optimal_time"] = True
 
     def schedule_obj(e: Event) -> dict[str, Any]:
         assert time_fn is not None  # noqa: S101
@@ -102,104 +150,126 @@ def compile_schedule(rule: RuleSettings, where: str) -> Builder:
                 )
                 raise RuleError(
                     f"schedule time {braze_time(at, True)} (local) has passed {where_passed}",
-                    rule=name,
+                    rule=rule,
                 )
         elif sched.at_optimal_time:
             if optimal_date_passed(at, now):
                 raise RuleError(
                     f"schedule date {at.date().isoformat()} (at_optimal_time) has passed in "
                     "every time zone",
-                    rule=name,
+                    rule=rule,
                 )
         elif at < now - timedelta(seconds=60):
-            raise RuleError(f"schedule time {braze_time(at, False)} is in the past", rule=name)
+            raise RuleError(f"schedule time {braze_time(at, False)} is in the past", rule=rule)
         return {"time": braze_time(at, local), **flags}
 
-    def state_key(e: Event) -> str:
-        return f"schedule/{sname}/{identifier(key_fn(e), name, 'schedule.key')}"
+    return schedule_obj
 
-    if op == "delete":
-        shape = Shape.make("POST", path, base, None, 1, DEFAULT_POOL, "schedule_delete")
 
-        def delete(e: Event) -> tuple[Shape, Any, Any]:
-            return shape, state_key(e), {}
+class _CreateTargets:
+    """Who a schedule create reaches: a recipient, an audience and a segment (each compiled,
+    or None), and the rate-limit pool that follows from them."""
 
-        return delete
+    def __init__(self, rule: RuleSettings, where: str) -> None:
+        name = rule.name
+        # Braze meters /messages/schedule/create in the shared hourly pool even with an
+        # audience; campaign/Canvas schedule creates with an audience are broadcast on the live
+        # limits page (their endpoint pages say default: unconfirmed -- the pacer adopts
+        # whatever numbers the answers carry, so a wrong guess costs no blocked window). Named
+        # users plus an audience filter are the default pool (the sender decides that from the
+        # request body too).
+        broadcast = (
+            rule.audience is not None
+            and rule.recipient is None
+            and rule.action != "message_schedule"
+        )
+        self.pool = BROADCAST_POOL if broadcast else DEFAULT_POOL
+        self.audience = (
+            compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
+        )
+        self.recipient = (
+            compile_recipient(rule.recipient, name, f"{where}.recipient")
+            if rule.recipient
+            else None
+        )
+        self.segment = (
+            compile_value(rule.segment_id, f"{where}.segment_id", name)
+            if rule.segment_id is not None
+            else None
+        )
+        if self.recipient is None and self.audience is None and self.segment is None:
+            # RuleSettings refuses whole-segment broadcasts; never fail per event.
+            raise RuleSpecError(
+                f"{where}.recipient", f"{rule.action} create needs a recipient or audience"
+            )
 
-    if op == "update":
-        shape = Shape.make("POST", path, base, None, 1, DEFAULT_POOL, "schedule_update")
 
-        def update(e: Event) -> tuple[Shape, Any, Any]:
-            payload: dict[str, Any] = {}
-            if time_fn is not None:
-                payload["schedule"] = schedule_obj(e)
-            if messages is not None:
-                payload["messages"] = messages(e)
-            return shape, state_key(e), payload
-
-        return update
-
-    # create
+def _create_message(
+    rule: RuleSettings,
+    path: str,
+    base: dict[str, Any],
+    targets: _CreateTargets,
+    schedule_obj: Callable[[Event], dict[str, Any]],
+    state_key: Callable[[Event], str],
+    messages: Callable[[Event], dict[str, Any]] | None,
+) -> Builder:
+    """POST /messages/schedule/create: inline messages to named users (external_user_ids or
+    user_aliases), an audience or a segment."""
+    name = rule.name
+    for opt in ("override_frequency_capping", "recipient_subscription_state"):
+        v = getattr(rule, opt)
+        if v is not None:
+            key = "override_messaging_limits" if opt == "override_frequency_capping" else opt
+            base[key] = v
+    if rule.campaign_id:
+        base["campaign_id"] = rule.campaign_id
+    if rule.send_id:
+        base["send_id"] = rule.send_id
+    shape = Shape.make("POST", path, base, None, 1, targets.pool, "schedule_create")
     gen = rule.campaign_id if rule.generate_send_id else None
-    # Braze meters /messages/schedule/create in the shared hourly pool even with an audience;
-    # campaign/Canvas schedule creates with an audience are broadcast on the live limits page
-    # (their endpoint pages say default: unconfirmed -- the pacer adopts whatever numbers the
-    # answers carry, so a wrong guess costs no blocked window). Named users plus an audience
-    # filter are the default pool (the sender decides that from the request body too).
-    broadcast = (
-        rule.audience is not None and rule.recipient is None and rule.action != "message_schedule"
-    )
-    pool = BROADCAST_POOL if broadcast else DEFAULT_POOL
-    audience = compile_object(rule.audience, f"{where}.audience", name) if rule.audience else None
-    recipient = (
-        compile_recipient(rule.recipient, name, f"{where}.recipient") if rule.recipient else None
-    )
-    segment = (
-        compile_value(rule.segment_id, f"{where}.segment_id", name)
-        if rule.segment_id is not None
-        else None
-    )
-    if recipient is None and audience is None and segment is None:
-        # RuleSettings refuses whole-segment broadcasts; never fail per event.
-        raise ValueError(f"{where}.recipient: {rule.action} create needs a recipient or audience")
-    if rule.action == "message_schedule":
-        for opt in ("override_frequency_capping", "recipient_subscription_state"):
-            v = getattr(rule, opt)
-            if v is not None:
-                key = "override_messaging_limits" if opt == "override_frequency_capping" else opt
-                base[key] = v
-        if rule.campaign_id:
-            base["campaign_id"] = rule.campaign_id
-        if rule.send_id:
-            base["send_id"] = rule.send_id
-        shape = Shape.make("POST", path, base, None, 1, pool, "schedule_create")
+    audience, segment, recipient = targets.audience, targets.segment, targets.recipient
 
-        def create_message(e: Event) -> tuple[Shape, Any, Any]:
-            payload: dict[str, Any] = {"schedule": schedule_obj(e)}
-            if gen is not None:
-                payload["send_id"] = generated_send_id(gen, name)
-            assert messages is not None  # noqa: S101
-            payload["messages"] = messages(e)
-            if audience is not None:
-                payload["audience"] = audience(e)
-            if segment is not None:
-                payload["segment_id"] = identifier(segment(e), name, "segment_id")
-            if recipient is not None:
-                _, r = recipient(e)
-                if "external_user_id" in r:
-                    payload["external_user_ids"] = [r["external_user_id"]]
-                else:
-                    payload["user_aliases"] = [r["user_alias"]]
+    def create_message(e: Event) -> tuple[Shape, Any, Any]:
+        payload: dict[str, Any] = {"schedule": schedule_obj(e)}
+        if gen is not None:
+            payload["send_id"] = generated_send_id(gen, name)
+        assert messages is not None  # noqa: S101
+        payload["messages"] = messages(e)
+        if audience is not None:
+            payload["audience"] = audience(e)
+        if segment is not None:
+            payload["segment_id"] = identifier(segment(e), name, "segment_id")
+        if recipient is not None:
+            _, r = recipient(e)
+            if "external_user_id" in r:
+                payload["external_user_ids"] = [r["external_user_id"]]
             else:
-                payload["broadcast"] = True
-            return shape, state_key(e), payload
+                payload["user_aliases"] = [r["user_alias"]]
+        else:
+            payload["broadcast"] = True
+        return shape, state_key(e), payload
 
-        return create_message
+    return create_message
 
+
+def _create_trigger(
+    rule: RuleSettings,
+    where: str,
+    path: str,
+    base: dict[str, Any],
+    targets: _CreateTargets,
+    schedule_obj: Callable[[Event], dict[str, Any]],
+    state_key: Callable[[Event], str],
+) -> Builder:
+    """POST /campaigns|canvas/trigger/schedule/create: one recipient with its properties, or
+    a broadcast to the audience; the shared properties are request-level."""
+    name = rule.name
     field, per_spec, shared_spec = props_spec(rule)
     per = compile_object(per_spec, f"{where}.{field}", name) if per_spec else None
     shared = compile_object(shared_spec, f"{where}.shared", name) if shared_spec else None
-    shape = Shape.make("POST", path, base, None, 1, pool, "schedule_create")
+    shape = Shape.make("POST", path, base, None, 1, targets.pool, "schedule_create")
+    gen = rule.campaign_id if rule.generate_send_id else None
+    audience, recipient = targets.audience, targets.recipient
 
     def create(e: Event) -> tuple[Shape, Any, Any]:
         payload: dict[str, Any] = {"schedule": schedule_obj(e)}

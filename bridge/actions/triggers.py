@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
-from bridge.actions.common import check_size, compile_recipient, generated_send_id
-from bridge.errors import RuleError
+from bridge.actions.common import RecipientFn, check_size, compile_recipient, generated_send_id
+from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.mapping import Mapper, compile_object, compile_value, is_constant
 from bridge.rules.spec import RuleSettings
@@ -43,7 +43,7 @@ def compile_attachments(rule: RuleSettings, where: str) -> tuple[Mapper | None, 
         try:
             return None, check_attachments(rule.attachments, rule.name)
         except RuleError as exc:
-            raise ValueError(f"{where}.attachments: {exc.args[0]}") from exc
+            raise RuleSpecError(f"{where}.attachments", exc.args[0]) from exc
     get = compile_value(rule.attachments, f"{where}.attachments", rule.name)
     return (lambda e: check_attachments(get(e), rule.name)), None
 
@@ -76,26 +76,12 @@ def compile_trigger(rule: RuleSettings, max_recipients: int, where: str) -> Buil
     )
     base = target_fields(rule)
     gen = rule.campaign_id if rule.generate_send_id else None
-
     if rule.audience is not None and rule.recipient is None:
         audience = compile_object(rule.audience, f"{where}.audience", name)
-
-        def broadcast(e: Event) -> tuple[Shape, Any, Any]:
-            body: dict[str, Any] = {**base, "broadcast": True, "audience": audience(e)}
-            if gen is not None:
-                body["send_id"] = generated_send_id(gen, name)
-            if shared is not None:
-                p = shared(e)
-                check_size(p, field, name)
-                body[field] = p
-            shape = Shape.make("POST", path, body, None, 1, BROADCAST_POOL)
-            return shape, None, {}
-
-        return broadcast
-
+        return _broadcast(name, path, base, audience, field, shared, gen)
     if rule.recipient is None:
         # RuleSettings refuses this (whole-segment broadcasts are not supported); never assert.
-        raise ValueError(f"{where}.recipient: {rule.action} needs a recipient or an audience")
+        raise RuleSpecError(f"{where}.recipient", f"{rule.action} needs a recipient or an audience")
     recipient = compile_recipient(rule.recipient, name, f"{where}.recipient")
     base["broadcast"] = False
     filt = None
@@ -107,6 +93,51 @@ def compile_trigger(rule: RuleSettings, max_recipients: int, where: str) -> Buil
     attach_fn, attach_const = compile_attachments(rule, where)
     if attach_const is not None:
         base["attachments"] = attach_const
+    return _to_recipients(
+        name, path, base, max_recipients, recipient, field, per, shared, filt, attach_fn, gen
+    )
+
+
+def _broadcast(
+    name: str,
+    path: str,
+    base: dict[str, Any],
+    audience: Mapper,
+    field: str,
+    shared: Mapper | None,
+    gen: str | None,
+) -> Builder:
+    """An audience without a recipient: one broadcast request per event (broadcast pool)."""
+
+    def broadcast(e: Event) -> tuple[Shape, Any, Any]:
+        body: dict[str, Any] = {**base, "broadcast": True, "audience": audience(e)}
+        if gen is not None:
+            body["send_id"] = generated_send_id(gen, name)
+        if shared is not None:
+            p = shared(e)
+            check_size(p, field, name)
+            body[field] = p
+        shape = Shape.make("POST", path, body, None, 1, BROADCAST_POOL)
+        return shape, None, {}
+
+    return broadcast
+
+
+def _to_recipients(
+    name: str,
+    path: str,
+    base: dict[str, Any],
+    max_recipients: int,
+    recipient: RecipientFn,
+    field: str,
+    per: Mapper | None,
+    shared: Mapper | None,
+    filt: Mapper | None,
+    attach_fn: Mapper | None,
+    gen: str | None,
+) -> Builder:
+    """One recipient object per event, batched by request-level fields: a static shape when
+    none of them comes from the event, otherwise one shape per distinct body."""
     per_event_shape = (
         shared is not None or filt is not None or attach_fn is not None or gen is not None
     )

@@ -21,6 +21,7 @@ from typing import Any
 
 import re2
 
+from bridge.errors import RuleSpecError
 from bridge.models import Event
 from bridge.rules.paths import MISSING, compile_path, is_reference
 
@@ -60,9 +61,10 @@ def compile_regex(pattern: str, where: str) -> Any:
     except re2.error as exc:
         why = exc.args[0] if exc.args else exc
         text = why.decode("utf-8", "replace") if isinstance(why, bytes) else str(why)
-        raise ValueError(
-            f"{where}: {text} (regex conditions use RE2, which matches in linear time and "
-            "has no backreferences or lookaround)"
+        raise RuleSpecError(
+            where,
+            f"{text} (regex conditions use RE2, which matches in linear time and "
+            "has no backreferences or lookaround)",
         ) from exc
 
 
@@ -104,7 +106,7 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
         return lambda v: v is not MISSING and not same(v, arg)
     if op in ("one_of", "not_one_of"):
         if not isinstance(arg, list):
-            raise ValueError(f"{where}.{op}: needs a list")
+            raise RuleSpecError(f"{where}.{op}", "needs a list")
         options = list(arg)
         if options and all(type(o) is str for o in options):  # the common case: a set lookup
             strings = frozenset(options)
@@ -116,7 +118,7 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
         return lambda v: v is not MISSING and not any(same(v, o) for o in options)
     if op == "exists":
         if not isinstance(arg, bool):
-            raise ValueError(f"{where}.exists: needs true or false")
+            raise RuleSpecError(f"{where}.exists", "needs true or false")
         return (
             (lambda v: v is not MISSING and v is not None)
             if arg
@@ -125,7 +127,7 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
     if op in ("gt", "gte", "lt", "lte"):
         bound = _orderable(arg)
         if bound is MISSING:
-            raise ValueError(f"{where}.{op}: needs a number or an ISO-8601 time")
+            raise RuleSpecError(f"{where}.{op}", "needs a number or an ISO-8601 time")
         cmp: Callable[[Any, Any], bool] = {
             "gt": lambda a, b: a > b,
             "gte": lambda a, b: a >= b,
@@ -151,7 +153,7 @@ def _op(op: str, arg: Any, where: str) -> Callable[[Any], bool]:
             (isinstance(v, str) and isinstance(arg, str) and arg in v)
             or (isinstance(v, list) and any(same(x, arg) for x in v))
         )
-    raise ValueError(f"{where}: unknown operator {op!r} (known: {', '.join(sorted(OPERATORS))})")
+    raise RuleSpecError(where, f"unknown operator {op!r} (known: {', '.join(sorted(OPERATORS))})")
 
 
 def _field_predicate(name: str, spec: Any, where: str) -> Predicate:
@@ -164,9 +166,10 @@ def _field_predicate(name: str, spec: Any, where: str) -> Predicate:
         return lambda e: all(t(v) for v in (get(e),) for t in tests)
     if isinstance(spec, dict):
         unknown = sorted(set(spec) - OPERATORS) or ["(none)"]
-        raise ValueError(
-            f"{where}: unknown operator(s) {', '.join(unknown)} (known: "
-            f"{', '.join(sorted(OPERATORS))}; compare to an object with {{equals: ...}})"
+        raise RuleSpecError(
+            where,
+            f"unknown operator(s) {', '.join(unknown)} (known: "
+            f"{', '.join(sorted(OPERATORS))}; compare to an object with {{equals: ...}})",
         )
     # plain value: equality
     if isinstance(spec, str | int | float | bool) and not isinstance(spec, bool):
@@ -178,18 +181,18 @@ def _field_predicate(name: str, spec: Any, where: str) -> Predicate:
 
 
 def compile_when(when: Any, where: str = "when") -> Predicate:
-    """Compile a ``when`` mapping; raise ValueError naming the offending field."""
+    """Compile a ``when`` mapping; raise RuleSpecError naming the offending field."""
     if when is None or when == {}:
         return lambda e: True
     if not isinstance(when, dict):
-        raise ValueError(f"{where}: must be a mapping of field: condition")
+        raise RuleSpecError(where, "must be a mapping of field: condition")
     preds: list[Predicate] = []
     for key, spec in when.items():
         k = str(key)
         here = f"{where}.{k}"
         if k in ("all", "any"):
             if not isinstance(spec, list) or not spec:
-                raise ValueError(f"{here}: needs a non-empty list of conditions")
+                raise RuleSpecError(here, "needs a non-empty list of conditions")
             subs = [compile_when(s, f"{here}[{i}]") for i, s in enumerate(spec)]
             preds.append(_all(subs) if k == "all" else _any(subs))
         elif k == "not":
@@ -197,9 +200,10 @@ def compile_when(when: Any, where: str = "when") -> Predicate:
         else:
             try:
                 preds.append(_field_predicate(k, spec, here))
-            except ValueError as exc:
-                msg = str(exc)
-                raise ValueError(msg if msg.startswith(where) else f"{here}: {msg}") from exc
+            except RuleSpecError:
+                raise
+            except ValueError as exc:  # a bad field reference: the reason alone
+                raise RuleSpecError(here, str(exc)) from exc
     if len(preds) == 1:
         return preds[0]
     if len(preds) == 2:

@@ -19,7 +19,7 @@ import orjson
 from bridge.actions.base import TRANSACTIONAL, Builder, Shape, priority_value
 from bridge.actions.common import ensure_serialisable
 from bridge.actions.registry import compile_action
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.conditions import Predicate, compile_when
 from bridge.rules.paths import MISSING, Accessor, compile_path
@@ -194,12 +194,10 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
     try:
         matches = compile_when(rule.when, f"{where}.when")
         build = compile_action(rule, max_recipients, where)
-    except ValueError as exc:
-        msg = str(exc)
-        field, sep, reason = msg.partition(": ")
-        if not sep or not field.startswith(where):
-            raise ConfigError(msg, field=where) from exc
-        raise ConfigError(reason, field=field) from exc
+    except RuleSpecError as exc:
+        raise ConfigError(exc.reason, field=exc.field) from exc
+    except ValueError as exc:  # a reason without a field (a bad ``in`` duration): the rule's
+        raise ConfigError(str(exc), field=where) from exc
     dedupe = None
     if rule.dedupe is not None:
         try:

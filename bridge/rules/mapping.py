@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.errors import RuleError
+from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.paths import MISSING, compile_path, is_reference
 
@@ -105,63 +105,18 @@ def convert(v: Any, kind: str) -> Any:
 
 
 def compile_value(spec: Any, where: str, rule: str) -> Mapper:
-    """Compile one mapping value; raise ValueError naming ``where`` for bad specs."""
+    """Compile one mapping value; raise RuleSpecError naming ``where`` for bad specs."""
     if isinstance(spec, str) and is_reference(spec):
-        try:
-            get = compile_path(spec)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from exc
-
-        def required(e: Event) -> Any:
-            v = get(e)
-            if v is MISSING:
-                raise RuleError(f"required field {spec} is missing", rule=rule, path=spec)
-            return v
-
-        return required
+        return _compile_reference(spec, where, rule)
     if isinstance(spec, dict) and "const" in spec:
         if set(spec) != {"const"}:
-            raise ValueError(f"{where}: const takes no other keys")
+            raise RuleSpecError(where, "const takes no other keys")
         c = spec["const"]
         return lambda e: c
     if isinstance(spec, dict) and "template" in spec:
         return _compile_template(spec, where, rule)
     if isinstance(spec, dict) and "path" in spec:
-        extra = set(spec) - {"path", "default", "as", "optional"}
-        if extra:
-            raise ValueError(f"{where}: unknown keys {', '.join(sorted(extra))}")
-        path = spec["path"]
-        if not is_reference(path):
-            raise ValueError(f"{where}.path: {path!r} is not a field reference like $.a.b")
-        try:
-            get = compile_path(path)
-        except ValueError as exc:
-            raise ValueError(f"{where}.path: {exc}") from exc
-        has_default = "default" in spec
-        default = spec.get("default")
-        optional = bool(spec.get("optional", False))
-        kind = spec.get("as")
-        if kind is not None and kind not in CONVERSIONS:
-            raise ValueError(f"{where}.as: unknown conversion {kind!r} ({', '.join(CONVERSIONS)})")
-
-        def mapped(e: Event) -> Any:
-            v = get(e)
-            if v is MISSING:
-                if has_default:
-                    return default
-                if optional:
-                    return _OMIT
-                raise RuleError(f"required field {path} is missing", rule=rule, path=path)
-            if kind is not None:
-                try:
-                    return convert(v, kind)
-                except (ValueError, OverflowError) as exc:
-                    raise RuleError(
-                        f"field {path}: cannot convert to {kind}: {exc}", rule=rule, path=path
-                    ) from exc
-            return v
-
-        return mapped
+        return _compile_path_spec(spec, where, rule)
     if isinstance(spec, dict):
         return compile_object(spec, where, rule)
     if isinstance(spec, list):
@@ -172,23 +127,82 @@ def compile_value(spec: Any, where: str, rule: str) -> Mapper:
     return lambda e: spec
 
 
+def _compile_reference(spec: str, where: str, rule: str) -> Mapper:
+    """``$.a.b``: the field's value; a missing field fails the event (RuleError)."""
+    try:
+        get = compile_path(spec)
+    except ValueError as exc:
+        raise RuleSpecError(where, str(exc)) from exc
+
+    def required(e: Event) -> Any:
+        v = get(e)
+        if v is MISSING:
+            raise RuleError(f"required field {spec} is missing", rule=rule, path=spec)
+        return v
+
+    return required
+
+
+def _compile_path_spec(spec: dict[str, Any], where: str, rule: str) -> Mapper:
+    """``{path, default, optional, as}``: the field's value, its default or omission when
+    missing, converted with ``as`` (a value that does not convert fails the event)."""
+    extra = set(spec) - {"path", "default", "as", "optional"}
+    if extra:
+        raise RuleSpecError(where, f"unknown keys {', '.join(sorted(extra))}")
+    path = spec["path"]
+    if not is_reference(path):
+        raise RuleSpecError(f"{where}.path", f"{path!r} is not a field reference like $.a.b")
+    try:
+        get = compile_path(path)
+    except ValueError as exc:
+        raise RuleSpecError(f"{where}.path", str(exc)) from exc
+    has_default = "default" in spec
+    default = spec.get("default")
+    optional = bool(spec.get("optional", False))
+    kind = spec.get("as")
+    if kind is not None and kind not in CONVERSIONS:
+        raise RuleSpecError(
+            f"{where}.as", f"unknown conversion {kind!r} ({', '.join(CONVERSIONS)})"
+        )
+
+    def mapped(e: Event) -> Any:
+        v = get(e)
+        if v is MISSING:
+            if has_default:
+                return default
+            if optional:
+                return _OMIT
+            raise RuleError(f"required field {path} is missing", rule=rule, path=path)
+        if kind is not None:
+            try:
+                return convert(v, kind)
+            except (ValueError, OverflowError) as exc:
+                raise RuleError(
+                    f"field {path}: cannot convert to {kind}: {exc}", rule=rule, path=path
+                ) from exc
+        return v
+
+    return mapped
+
+
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([A-Za-z_]\w*)\}(?!\})")
 
 
 def _compile_template(spec: dict[str, Any], where: str, rule: str) -> Mapper:
     extra = set(spec) - {"template", "values"}
     if extra:
-        raise ValueError(f"{where}: unknown keys {', '.join(sorted(extra))}")
+        raise RuleSpecError(where, f"unknown keys {', '.join(sorted(extra))}")
     text = spec["template"]
     values = spec.get("values") or {}
     if not isinstance(text, str) or not isinstance(values, dict):
-        raise ValueError(f"{where}: template must be a string and values a mapping")
+        raise RuleSpecError(where, "template must be a string and values a mapping")
     used = set(_PLACEHOLDER.findall(text)) & set(values)
     unknown = set(_PLACEHOLDER.findall(text)) - set(values)
     if unknown:
-        raise ValueError(
-            f"{where}.template: {{{sorted(unknown)[0]}}} has no entry in values "
-            "(Liquid uses double braces and is left alone)"
+        raise RuleSpecError(
+            f"{where}.template",
+            f"{{{sorted(unknown)[0]}}} has no entry in values "
+            "(Liquid uses double braces and is left alone)",
         )
     fns = {k: compile_value(v, f"{where}.values.{k}", rule) for k, v in values.items() if k in used}
 

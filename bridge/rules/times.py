@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
-from bridge.errors import RuleError
+from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.paths import MISSING, compile_path, is_reference
 
@@ -45,7 +45,8 @@ def to_datetime(v: Any) -> datetime:
 
 
 def compile_time(spec: Any, where: str, rule: str) -> TimeFn:
-    """Compile a time spec into ``(event) -> aware datetime``; bad specs raise ValueError."""
+    """Compile a time spec into ``(event) -> aware datetime``; bad specs raise RuleSpecError
+    (a bad ``in`` duration: ValueError with the reason only)."""
     offset = timedelta(0)
     path: str | None = None
     if isinstance(spec, dict):
@@ -54,17 +55,17 @@ def compile_time(spec: Any, where: str, rule: str) -> TimeFn:
             return lambda e: datetime.now(UTC) + delta
         extra = set(spec) - {"path", "offset"}
         if extra or "path" not in spec:
-            raise ValueError(f"{where}: expected {{path, offset}} or {{in}}")
+            raise RuleSpecError(where, "expected {path, offset} or {in}")
         path = str(spec["path"])
         if spec.get("offset") is not None:
             try:
                 offset = parse_duration(spec["offset"])
             except ValueError as exc:
-                raise ValueError(f"{where}.offset: {exc}") from exc
+                raise RuleSpecError(f"{where}.offset", str(exc)) from exc
     elif isinstance(spec, str) and spec.strip().startswith("$"):
         m = _EXPR.match(spec)
         if not m or not is_reference(m.group(1)):
-            raise ValueError(f"{where}: {spec!r} is not like '$.eta' or '$.eta - 2h'")
+            raise RuleSpecError(where, f"{spec!r} is not like '$.eta' or '$.eta - 2h'")
         path = m.group(1)
         if m.group(2):
             offset = parse_duration(f"{m.group(2)}{m.group(3)}{m.group(4)}")
@@ -72,12 +73,12 @@ def compile_time(spec: Any, where: str, rule: str) -> TimeFn:
         try:
             fixed = to_datetime(spec)
         except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from exc
+            raise RuleSpecError(where, str(exc)) from exc
         return lambda e: fixed
     try:
         get = compile_path(path)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
+        raise RuleSpecError(where, str(exc)) from exc
     p = path
 
     def at(e: Event) -> datetime:
