@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from bridge.errors import SourceError
-from bridge.kafka import state
+from bridge.kafka import staterestore
 from bridge.kafka.state import StateStore
 from bridge.settings import KafkaSettings
 
@@ -112,7 +112,7 @@ def test_restore_from_a_checkpoint_reads_only_the_rest() -> None:
 def test_progress_is_logged_with_the_records_done(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(state, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(staterestore, "PROGRESS_EVERY_S", 0.0)
     s = store()
     c = FakeConsumer([[active(0, 0), active(0, 1)], [active(0, 2)]])
     caplog.set_level(logging.INFO, "bridge.kafka.state")
