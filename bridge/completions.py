@@ -16,7 +16,7 @@ per assigned partition:
 * **back-pressure** - when the map does not fit the budget, :meth:`metadata` commits the
   longest prefix that fits and :meth:`accepts` turns False for offsets at or above
   ``limit``: the pipeline must not start new work there until the map has room again (see
-  the policy in ``bridge/kafka/offsetmap.py``). Nothing is dropped from the log.
+  the policy in ``bridge/offsetmap``). Nothing is dropped from the log.
 
 When the broker refuses the metadata as too large (``OFFSET_METADATA_TOO_LARGE``: its
 ``offset.metadata.max.bytes`` is lower than our budget), :meth:`refused` lowers the budget to

@@ -9,7 +9,8 @@ rebalance any replica can update or cancel any schedule. Keys:
 
 The copy lives in an SQLite file (:mod:`bridge.kafka.statedb`) with the topic offsets it has
 applied, so memory stays bounded by the page cache and a restarted replica reads only what was
-written since its last checkpoint; a replica without its file reads the whole topic.
+written since its last checkpoint; a replica without its file reads the whole topic
+(:mod:`bridge.kafka.staterestore`).
 
 Expiry: a schedule whose send time passed ``state_expiry_grace_s`` ago (local-time schedules:
 14 h later, when the last zone reached it), and a cancel or cancel-before-create marker older
@@ -28,7 +29,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import queue
 import tempfile
 import threading
 import time
@@ -45,13 +45,13 @@ from bridge.errors import SourceError
 from bridge.kafka import clients
 from bridge.kafka.clients import produce_until_acked
 from bridge.kafka.statedb import StateDb, default_dir
+from bridge.kafka.staterestore import RestoreWriter, fetch_to_end
 from bridge.settings import KafkaSettings
 
 log = logging.getLogger("bridge.kafka.state")
 
 EXPIRE_EVERY_S = 5.0
 EXPIRE_BATCH = 1000
-PROGRESS_EVERY_S = 2.0
 
 
 class StateStore:
@@ -189,55 +189,17 @@ class StateStore:
         timeout_s: float,
         progress: Callable[[], None] | None,
     ) -> int:
+        """Read each partition from ``start`` to ``ends`` into the local copy (fetching and
+        writing overlap, :mod:`bridge.kafka.staterestore`); returns the records read."""
         t0 = time.monotonic()
-        deadline = t0 + timeout_s
-        pos = dict(start)
-        done = 0
-        last_note = t0
-        # Fetching (this thread) and writing (a writer thread; SQLite releases the GIL while
-        # it works) overlap, so a fresh replica restores at about the broker's pace.
-        batches: queue.Queue[list[Message] | None] = queue.Queue(maxsize=8)
-        failed: list[BaseException] = []
-
-        def write() -> None:
-            while (b := batches.get()) is not None:
-                try:
-                    self._apply(b)
-                except BaseException as exc:  # noqa: BLE001 - re-raised on the loading thread
-                    failed.append(exc)
-                    return
-
-        writer = threading.Thread(target=write, name="state-restore", daemon=True)
-        writer.start()
+        writer = RestoreWriter(self._apply)
         try:
-            while any(pos[p] < ends[p] for p in parts) and not failed:
-                now = time.monotonic()
-                if now > deadline:
-                    raise SourceError(
-                        f"state topic {self.topic!r} could not be read in {timeout_s}s"
-                    )
-                if progress is not None:
-                    progress()
-                if now - last_note >= PROGRESS_EVERY_S:
-                    last_note = now
-                    log.info(
-                        "restoring state",
-                        extra={"topic": self.topic, "done": done, "records": todo},
-                    )
-                batch = [m for m in c.consume(5000, 0.5) if m.error() is None]
-                if batch:
-                    batches.put(batch)
-                    done += len(batch)
-                for m in batch:
-                    pos[m.partition() or 0] = (m.offset() or 0) + 1
+            done = fetch_to_end(
+                c, writer, self.topic, parts, dict(start), ends, todo, timeout_s, progress
+            )
         finally:
-            batches.put(None)
-            while writer.is_alive():
-                if progress is not None:
-                    progress()
-                writer.join(0.5)
-        if failed:
-            raise SourceError(f"state store write failed: {failed[0]}") from failed[0]
+            writer.finish(progress)
+        writer.raise_failure()
         self.restored = done
         log.info(
             "state restored",

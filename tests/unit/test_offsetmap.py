@@ -217,23 +217,6 @@ def test_the_benchmark_runs_and_every_map_reads_back() -> None:
     assert rows["over-budget-hint"]["kept"] < rows["over-budget-hint"]["done"]
 
 
-@PROPS
-@given(st.lists(st.tuples(st.sampled_from(["add", "cut"]), st.integers(0, 300)), max_size=200))
-def test_intervals_behave_as_a_set(ops: list[tuple[str, int]]) -> None:
-    iv, model = om.Intervals(), set()
-    for op, o in ops:
-        if op == "add":
-            assert iv.add(o) == (o not in model)
-            model.add(o)
-        else:
-            iv.discard_below(o)
-            model = {x for x in model if x >= o}
-        assert list(iv) == sorted(model) and len(iv) == len(model)
-        assert all(s < e for s, e in zip(iv.starts, iv.ends, strict=True))
-        assert all(e < s for e, s in zip(iv.ends, iv.starts[1:], strict=False))  # merged
-    assert all((x in iv) == (x in model) for x in range(-1, 302))
-
-
 def test_encode_and_fit_take_intervals_without_expanding_them() -> None:
     iv = om.Intervals([10, 2_000_000], [1_000_010, 2_000_001])  # a million in one run
     text = om.encode(5, iv)
