@@ -12,7 +12,7 @@ import orjson
 import pytest
 import yaml
 
-from bridge.cli.main import cmd_preview
+from bridge.cli.preview import cmd_preview
 from bridge.console import adapter, cases, verdict
 from bridge.console.pii import mask_ids
 from bridge.console.server import Console, ConsoleConfig, make_server
