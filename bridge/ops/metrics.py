@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import (
@@ -19,67 +19,13 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
 
 from bridge import __version__
+from bridge.ops.kafka_stats import KafkaClientStats
 
 # End-to-end latency (event timestamp -> Braze accepted): from sub-second (live traffic) to
 # hours (a backlog after an outage, a replay).
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-
-
-class KafkaClientStats(Collector):
-    """The librdkafka statistics worth exporting, each under its own name and type
-    (they used to share one ``bridge_kafka_client{stat}`` gauge, counters and gauges
-    mixed). Updated from the statistics callback; exported as librdkafka reported them."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, float] = {}
-
-    def update(self, **values: float) -> None:
-        self.values.update(values)
-
-    def describe(self) -> Iterable[Metric]:
-        return []  # families only appear once librdkafka reported statistics
-
-    def collect(self) -> Iterable[Metric]:
-        v = self.values
-        if not v:
-            return
-        yield from _kafka_families(v)
-
-
-def _kafka_families(v: dict[str, float]) -> Iterator[Metric]:
-    for name, doc, key in (
-        ("bridge_kafka_client_replyq", "librdkafka ops waiting in the reply queue", "replyq"),
-        (
-            "bridge_kafka_client_assigned_partitions",
-            "Partitions librdkafka reports assigned to this consumer",
-            "assignment_size",
-        ),
-    ):
-        if key in v:
-            yield GaugeMetricFamily(name, doc, value=v[key])
-    for name, doc, key in (
-        (
-            "bridge_kafka_client_received_messages",
-            "Messages librdkafka fetched from brokers",
-            "rx_msgs",
-        ),
-        (
-            "bridge_kafka_client_received_bytes",
-            "Bytes librdkafka fetched from brokers",
-            "rx_bytes",
-        ),
-        (
-            "bridge_kafka_client_rebalances",
-            "Consumer group rebalances librdkafka went through",
-            "rebalance_cnt",
-        ),
-    ):
-        if key in v:
-            yield CounterMetricFamily(name, doc, value=v[key])
 
 
 class Metrics:
@@ -95,6 +41,19 @@ class Metrics:
         if r is not _default_registry():
             ProcessCollector(registry=r)
             PlatformCollector(registry=r)
+        self._define_process(r)
+        self._define_consume(r)
+        self._define_mapping(r)
+        self._define_delivery(r)
+        self._define_workspaces(r)
+        self._define_dead_letters(r)
+        self._define_commit(r)
+        self._define_flow(r)
+        self._define_state(r)
+
+    # -- series, by stage ------------------------------------------------------------------
+    def _define_process(self, r: CollectorRegistry) -> None:
+        """The process itself: which build runs, and background work that died."""
         self.build_info = Gauge(
             "bridge_build_info",
             "Always 1; the labels say which bridge, Python and librdkafka are running",
@@ -102,9 +61,38 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__, platform.python_version(), _librdkafka()).set(1)
+        self.task_failures = Counter(
+            "bridge_task_failures",
+            "Background tasks and threads that died with an exception",
+            ["task"],
+            registry=r,
+        )
+
+    def _define_consume(self, r: CollectorRegistry) -> None:
+        """Consuming and decoding: records read, lag, polls, rebalances, librdkafka's view."""
         self.events_consumed = Counter(
             "bridge_events_consumed", "Events consumed", ["topic"], registry=r
         )
+        self.consumer_lag = Gauge(
+            "bridge_consumer_lag",
+            "High watermark minus committed offset",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.last_poll = Gauge(
+            "bridge_last_poll_timestamp_seconds", "Last successful poll", registry=r
+        )
+        self.rebalances = Counter(
+            "bridge_kafka_rebalances", "Partition assignments and revocations", ["kind"], registry=r
+        )
+        self.registry_waits = Counter(
+            "bridge_schema_registry_waits", "Partitions paused: schema registry down", registry=r
+        )
+        self.kafka_client = KafkaClientStats()
+        r.register(self.kafka_client)
+
+    def _define_mapping(self, r: CollectorRegistry) -> None:
+        """Mapping: events matched by rules, skipped, or recorded by shadow rules."""
         self.events_matched = Counter(
             "bridge_events_matched", "Events matched by a rule", ["topic", "rule"], registry=r
         )
@@ -114,32 +102,15 @@ class Metrics:
             ["topic", "reason"],
             registry=r,
         )
-        self.events_dead_lettered = Counter(
-            "bridge_events_dead_lettered",
-            "Event actions written to the dead-letter topic",
-            ["topic", "stage", "reason"],
+        self.shadow_requests = Counter(
+            "bridge_shadow_requests",
+            "Requests recorded, not sent (shadow rules)",
+            ["rule"],
             registry=r,
         )
-        self.actions_skipped = Counter(
-            "bridge_actions_skipped",
-            "Actions of re-read events not sent again because they were final before a "
-            "restart or rebalance (completed-work map)",
-            ["rule", "reason"],
-            registry=r,
-        )
-        self.bulk_pauses = Counter(
-            "bridge_bulk_pauses",
-            "Times bulk-only partitions paused because bulk work held half the in-flight budget",
-            registry=r,
-        )
-        self.completion_map_waits = Counter(
-            "bridge_completion_map_waits",
-            "Times a partition paused because its completed-work map was full",
-            registry=r,
-        )
-        self.dead_letter_produced = Counter(
-            "bridge_dead_letter_produced", "Dead-letter records acknowledged by Kafka", registry=r
-        )
+
+    def _define_delivery(self, r: CollectorRegistry) -> None:
+        """Delivery to Braze: requests, answers, retries, rate limits, batches, latency."""
         self.recipients_sent = Counter(
             "bridge_recipients_sent",
             "Recipients (items) accepted by Braze",
@@ -185,18 +156,19 @@ class Metrics:
         self.requests_in_flight = Gauge(
             "bridge_requests_in_flight", "Requests being sent or retried", registry=r
         )
-        self.events_in_flight = Gauge(
-            "bridge_events_in_flight", "Consumed events not yet final", registry=r
-        )
-        self.consumer_lag = Gauge(
-            "bridge_consumer_lag",
-            "High watermark minus committed offset",
-            ["topic", "partition"],
+        self.event_latency = Histogram(
+            "bridge_event_latency_seconds",
+            "End-to-end latency: event (Kafka record) timestamp to Braze accepting it, per rule",
+            ["rule"],
+            buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.halted = Gauge("bridge_halted", "1 while halted, by reason", ["reason"], registry=r)
-        # Per workspace (names come from braze.workspaces: bounded). bridge_halted{reason="auth"}
-        # is 1 only while every workspace is halted (fetching paused, not ready).
+        self._latency_children: dict[str, Any] = {}
+
+    def _define_workspaces(self, r: CollectorRegistry) -> None:
+        """Delivery and halts per Braze workspace (names from braze.workspaces: bounded)."""
+        # bridge_halted{reason="auth"} is 1 only while every workspace is halted (fetching
+        # paused, not ready).
         self.workspace_halted = Gauge(
             "bridge_workspace_halted",
             "1 while this workspace's sender is halted (its rules wait), by reason",
@@ -221,71 +193,83 @@ class Metrics:
             ["workspace", "pool"],
             registry=r,
         )
-        self.task_failures = Counter(
-            "bridge_task_failures",
-            "Background tasks and threads that died with an exception",
-            ["task"],
+
+    def _define_dead_letters(self, r: CollectorRegistry) -> None:
+        """Dead letters: written, acknowledged, Kafka writes retried, and replayed."""
+        self.events_dead_lettered = Counter(
+            "bridge_events_dead_lettered",
+            "Event actions written to the dead-letter topic",
+            ["topic", "stage", "reason"],
             registry=r,
         )
-        self.last_poll = Gauge(
-            "bridge_last_poll_timestamp_seconds", "Last successful poll", registry=r
+        self.dead_letter_produced = Counter(
+            "bridge_dead_letter_produced", "Dead-letter records acknowledged by Kafka", registry=r
         )
-        self.config_reloads = Counter(
-            "bridge_config_reloads", "Config reloads", ["result"], registry=r
-        )
-        self.circuit_breaker_open = Gauge(
-            "bridge_circuit_breaker_open", "1 while the dead-letter breaker is open", registry=r
-        )
-        self.rebalances = Counter(
-            "bridge_kafka_rebalances", "Partition assignments and revocations", ["kind"], registry=r
-        )
-        self.commits = Counter("bridge_offset_commits", "Offset commits", ["result"], registry=r)
         self.kafka_write_failures = Counter(
             "bridge_kafka_write_failures",
             "Dead-letter or state records Kafka did not acknowledge (each is retried)",
             ["topic"],
             registry=r,
         )
-        self.schedule_ops = Counter(
-            "bridge_schedule_operations",
-            "Schedule lifecycle outcomes (created, updated, cancelled, update_unknown, ...)",
-            ["outcome"],
-            registry=r,
-        )
-        self.registry_waits = Counter(
-            "bridge_schema_registry_waits", "Partitions paused: schema registry down", registry=r
-        )
-        self.shadow_requests = Counter(
-            "bridge_shadow_requests",
-            "Requests recorded, not sent (shadow rules)",
-            ["rule"],
-            registry=r,
-        )
         self.replayed = Counter(
             "bridge_replay_records", "Dead letters seen by replay", ["result"], registry=r
         )
-        self.kafka_client = KafkaClientStats()
-        r.register(self.kafka_client)
-        self.event_latency = Histogram(
-            "bridge_event_latency_seconds",
-            "End-to-end latency: event (Kafka record) timestamp to Braze accepting it, per rule",
-            ["rule"],
-            buckets=LATENCY_BUCKETS,
+
+    def _define_commit(self, r: CollectorRegistry) -> None:
+        """Commits and the completed-work map."""
+        self.commits = Counter("bridge_offset_commits", "Offset commits", ["result"], registry=r)
+        for result in ("ok", "failed"):
+            self.commits.labels(result)
+        self.actions_skipped = Counter(
+            "bridge_actions_skipped",
+            "Actions of re-read events not sent again because they were final before a "
+            "restart or rebalance (completed-work map)",
+            ["rule", "reason"],
             registry=r,
         )
-        self._latency_children: dict[str, Any] = {}
+
+    def _define_flow(self, r: CollectorRegistry) -> None:
+        """Flow control: work in flight, its age, halts, the breaker, and partition pauses."""
+        self.events_in_flight = Gauge(
+            "bridge_events_in_flight", "Consumed events not yet final", registry=r
+        )
         self.oldest_unfinished_age = Gauge(
             "bridge_oldest_unfinished_event_age_seconds",
             "Age (now minus Kafka record timestamp) of the oldest consumed event not yet final; "
             "0 when nothing is open",
             registry=r,
         )
+        self.halted = Gauge("bridge_halted", "1 while halted, by reason", ["reason"], registry=r)
         for reason in ("auth", "circuit_breaker"):
             self.halted.labels(reason).set(0)
+        self.circuit_breaker_open = Gauge(
+            "bridge_circuit_breaker_open", "1 while the dead-letter breaker is open", registry=r
+        )
         self.circuit_breaker_open.set(0)
+        self.bulk_pauses = Counter(
+            "bridge_bulk_pauses",
+            "Times bulk-only partitions paused because bulk work held half the in-flight budget",
+            registry=r,
+        )
+        self.completion_map_waits = Counter(
+            "bridge_completion_map_waits",
+            "Times a partition paused because its completed-work map was full",
+            registry=r,
+        )
+
+    def _define_state(self, r: CollectorRegistry) -> None:
+        """Configuration and state: reloads and the schedule lifecycle."""
+        self.config_reloads = Counter(
+            "bridge_config_reloads", "Config reloads", ["result"], registry=r
+        )
         for result in ("ok", "failed"):
             self.config_reloads.labels(result)
-            self.commits.labels(result)
+        self.schedule_ops = Counter(
+            "bridge_schedule_operations",
+            "Schedule lifecycle outcomes (created, updated, cancelled, update_unknown, ...)",
+            ["outcome"],
+            registry=r,
+        )
 
     # -- observation hooks -----------------------------------------------------------------
     def event_accepted(self, rule: str, timestamp_ms: int, now_s: float | None = None) -> None:
