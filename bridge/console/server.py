@@ -24,7 +24,7 @@ import orjson
 from bridge.console import adapter, cases, verdict
 from bridge.console.records import last_records
 from bridge.console.upstream import Sandbox, SandboxUnavailable
-from bridge.console.workspace import Workspace, samples
+from bridge.console.workspace import Loaded, Workspace, samples
 from bridge.errors import BridgeError, ConfigError
 
 log = logging.getLogger("bridge.console")
@@ -44,6 +44,38 @@ CSP = (
 
 class BadRequest(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    """An event the page asks about: topic, event text, key, ``NAME=VALUE`` header lines."""
+
+    topic: str
+    event: str
+    key: str | None
+    headers: list[tuple[str, str]]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EventRequest:
+        """Read and check the fields of a preview or golden-case request body."""
+        topic = data.get("topic")
+        event = data.get("event")
+        if not isinstance(topic, str) or not topic.strip():
+            raise BadRequest("choose a topic")
+        if not isinstance(event, str):
+            raise BadRequest("event must be text")
+        key = data.get("key")
+        if key is not None and not isinstance(key, str):
+            raise BadRequest("key must be text")
+        headers: list[tuple[str, str]] = []
+        for line in str(data.get("headers") or "").splitlines():
+            if not line.strip():
+                continue
+            name, sep, value = line.partition("=")
+            if not sep or not name.strip():
+                raise BadRequest(f"header {line.strip()!r}: expected NAME=VALUE")
+            headers.append((name.strip(), value))
+        return cls(topic.strip(), event, key or None, headers)
 
 
 @dataclass
@@ -105,16 +137,7 @@ class Console:
             if topic.startswith("^"):
                 continue
             try:
-                ev = adapter.evaluate(
-                    loaded.settings,
-                    loaded.rules,
-                    loaded.decoders,
-                    self.cfg.config,
-                    topic,
-                    event.encode(),
-                    None,
-                    [],
-                )
+                ev = self._evaluate(loaded, EventRequest(topic, event, None, []))
             except adapter.EventError:
                 continue
             if ev.result.requests:
@@ -123,42 +146,25 @@ class Console:
                 failing = topic
         return failing  # "" leaves the page's topic as it is
 
-    def _event_args(
-        self, data: dict[str, Any]
-    ) -> tuple[str, str, str | None, list[tuple[str, str]]]:
-        topic = data.get("topic")
-        event = data.get("event")
-        if not isinstance(topic, str) or not topic.strip():
-            raise BadRequest("choose a topic")
-        if not isinstance(event, str):
-            raise BadRequest("event must be text")
-        key = data.get("key")
-        if key is not None and not isinstance(key, str):
-            raise BadRequest("key must be text")
-        headers: list[tuple[str, str]] = []
-        for line in str(data.get("headers") or "").splitlines():
-            if not line.strip():
-                continue
-            name, sep, value = line.partition("=")
-            if not sep or not name.strip():
-                raise BadRequest(f"header {line.strip()!r}: expected NAME=VALUE")
-            headers.append((name.strip(), value))
-        return topic.strip(), event, key or None, headers
+    def _evaluate(self, loaded: Loaded, req: EventRequest) -> adapter.Evaluated:
+        """``req`` through the loaded config, as ``braze-bridge preview`` would evaluate it
+        (raises :class:`adapter.EventError` for an event the topic's decoder refuses)."""
+        return adapter.evaluate(
+            loaded.settings,
+            loaded.rules,
+            loaded.decoders,
+            self.cfg.config,
+            req.topic,
+            req.event.encode(),
+            req.key,
+            req.headers,
+        )
 
     def preview(self, data: dict[str, Any]) -> dict[str, Any]:
-        topic, event, key, headers = self._event_args(data)
+        req = EventRequest.from_json(data)
         loaded = self.workspace.get()
         try:
-            ev = adapter.evaluate(
-                loaded.settings,
-                loaded.rules,
-                loaded.decoders,
-                self.cfg.config,
-                topic,
-                event.encode(),
-                key,
-                headers,
-            )
+            ev = self._evaluate(loaded, req)
         except adapter.EventError as exc:
             return {"ok": False, "error": str(exc)}
         remote = self.sandbox.config() if self.sandbox else None
@@ -171,7 +177,7 @@ class Console:
             "ok": True,
             "output": ev.output,
             "result": ev.result.as_dict(),
-            "rules": adapter.rule_outcomes(loaded.rules, topic, ev.result, ev.unmet),
+            "rules": adapter.rule_outcomes(loaded.rules, req.topic, ev.result, ev.unmet),
             "verdicts": verdicts,
             "verdict_from": "sandbox settings of " + self.sandbox.url
             if remote and self.sandbox
@@ -179,30 +185,21 @@ class Console:
         }
 
     def save_golden(self, data: dict[str, Any]) -> dict[str, Any]:
-        topic, event, key, headers = self._event_args(data)
+        req = EventRequest.from_json(data)
         name = str(data.get("name") or "").strip()
         if not name:
             raise BadRequest("name the case")
         loaded = self.workspace.get()
         try:
-            ev = adapter.evaluate(
-                loaded.settings,
-                loaded.rules,
-                loaded.decoders,
-                self.cfg.config,
-                topic,
-                event.encode(),
-                key,
-                headers,
-            )
+            ev = self._evaluate(loaded, req)
         except adapter.EventError as exc:
             raise BadRequest(str(exc)) from exc
         try:
-            parsed: Any = orjson.loads(event)
+            parsed: Any = orjson.loads(req.event)
             raw = None
         except orjson.JSONDecodeError:
-            parsed, raw = None, event
-        the_case = cases.case(name, topic, parsed, raw, key, headers, ev.result)
+            parsed, raw = None, req.event
+        the_case = cases.case(name, req.topic, parsed, raw, req.key, req.headers, ev.result)
         with self._lock:
             path = cases.save(self.cfg.golden_dir, self.cfg.config, the_case)
         return {"path": str(path), "directory": str(self.cfg.golden_dir)}
