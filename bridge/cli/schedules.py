@@ -15,7 +15,6 @@ import orjson
 
 from bridge.cli.conventions import EXIT_OK, add_config
 from bridge.errors import BridgeError, ConfigError
-from bridge.rules.times import to_datetime
 
 
 def add_schedules_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,6 +38,8 @@ def cmd_schedules(config: str, until: str, as_json: bool) -> int:
 
 
 def _until(text: str) -> str:
+    from bridge.rules.times import to_datetime
+
     try:
         return to_datetime(text).isoformat()
     except ValueError as exc:
