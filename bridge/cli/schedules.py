@@ -7,19 +7,39 @@ the dashboard). Right: the schedules the bridge created and still tracks in its 
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
-import httpx
+import orjson
 
-from bridge.deliver.client import sync_client
+from bridge.cli.conventions import EXIT_OK, add_config
 from bridge.errors import BridgeError, ConfigError
-from bridge.kafka.state import StateStore
-from bridge.rules.times import to_datetime
-from bridge.settings import load_settings
+
+
+def add_schedules_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``schedules`` command and its options."""
+    sch = sub.add_parser(
+        "schedules", help="list upcoming scheduled broadcasts and tracked schedules"
+    )
+    add_config(sch)
+    sch.add_argument("--until", required=True, help="ISO-8601 date or time")
+    sch.add_argument("--json", action="store_true", help="print JSON")
+
+
+def cmd_schedules(config: str, until: str, as_json: bool) -> int:
+    """Print the upcoming schedules as text or JSON."""
+    doc = collect(config, until)
+    if as_json:
+        print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+    else:
+        print(render(doc))
+    return EXIT_OK
 
 
 def _until(text: str) -> str:
+    from bridge.rules.times import to_datetime
+
     try:
         return to_datetime(text).isoformat()
     except ValueError as exc:
@@ -27,6 +47,12 @@ def _until(text: str) -> str:
 
 
 def collect(config: str, until: str) -> dict[str, Any]:
+    import httpx
+
+    from bridge.deliver.client import sync_client
+    from bridge.kafka.state import StateStore
+    from bridge.settings import load_settings
+
     settings = load_settings(Path(config))
     end = _until(until)
     b = settings.braze

@@ -1,6 +1,6 @@
 """The console's one adapter to the bridge's preview: an event in, `preview`'s answer out.
 
-Mirrors ``braze-bridge preview`` (`bridge.cli.main.cmd_preview`): the same decoders, the
+Mirrors ``braze-bridge preview`` (`bridge.cli.preview.cmd_preview`): the same decoders, the
 same `bridge.preview.preview` call and the same JSON rendering, so the text the console shows
 is byte for byte what the command prints. Everything else in the console derives from the
 returned `PreviewResult` (which rules matched, why the others did not).
@@ -54,7 +54,7 @@ def evaluate(
     decoder = decoders.get(topic) or build_decoder(settings.decoder_for(topic), None, base)
     fmt = settings.decoder_for(topic)
     if fmt.format != "json" and raw.lstrip()[:1] in (b"{", b"["):
-        from bridge.cli.main import _avro_encode
+        from bridge.cli.preview import avro_encode as _avro_encode
         from bridge.decode.avro import AvroDecoder, load_schema_file
 
         if not fmt.schema_path:

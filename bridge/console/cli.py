@@ -9,7 +9,8 @@ import sys
 import threading
 from pathlib import Path
 
-from bridge.console.server import Console, ConsoleConfig, is_loopback, make_server
+from bridge.console.api import Console, ConsoleConfig
+from bridge.console.server import is_loopback, make_server
 
 TOKEN_ENV = "BRAZE_SANDBOX_TOKEN"  # noqa: S105 - the name of a variable
 

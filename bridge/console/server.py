@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -21,10 +19,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import orjson
 
-from bridge.console import adapter, cases, verdict
-from bridge.console.records import last_records
-from bridge.console.upstream import Sandbox, SandboxUnavailable
-from bridge.console.workspace import Workspace, samples
+from bridge.console.api import BadRequest, Console
+from bridge.console.upstream import SandboxUnavailable
 from bridge.errors import BridgeError, ConfigError
 
 log = logging.getLogger("bridge.console")
@@ -40,197 +36,6 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 )
-
-
-class BadRequest(Exception):
-    pass
-
-
-@dataclass
-class ConsoleConfig:
-    config: Path
-    golden_dir: Path
-    events_dir: Path | None
-    sandbox_url: str | None = None
-    sandbox_token: str | None = None
-
-
-class Console:
-    """Everything the handlers need (shared by the server's threads)."""
-
-    def __init__(self, cfg: ConsoleConfig) -> None:
-        self.cfg = cfg
-        self.workspace = Workspace(cfg.config)
-        self.sandbox: Sandbox | None = None
-        self._lock = threading.Lock()
-        if cfg.sandbox_url:
-            self.sandbox = Sandbox(cfg.sandbox_url, cfg.sandbox_token, self.pii())
-
-    def pii(self) -> str:
-        try:
-            return self.workspace.get().settings.observability.pii
-        except ConfigError:
-            return "mask"
-
-    # ------------------------------------------------------------ API
-
-    def info(self) -> dict[str, Any]:
-        try:
-            self.workspace.get()
-            config_error = None
-        except ConfigError as exc:
-            config_error = str(exc)
-        return {
-            "config": str(self.cfg.config),
-            "config_error": config_error,
-            "golden_dir": str(self.cfg.golden_dir),
-            "pii": self.pii(),
-            "sandbox": self.sandbox.url if self.sandbox else None,
-            "sandbox_ok": self.sandbox.is_sandbox() if self.sandbox else False,
-        }
-
-    def samples(self) -> dict[str, Any]:
-        loaded = self.workspace.get()
-        out = samples(self.cfg.events_dir)
-        for s in out:
-            if not s["topic"]:
-                s["topic"] = self._guess_topic(s["event"])
-        return {"samples": out, "topics": loaded.rules.topics}
-
-    def _guess_topic(self, event: str) -> str:
-        """A topic on which the event matches some rule (for sample files without one)."""
-        loaded = self.workspace.get()
-        failing = ""
-        for topic in loaded.rules.topics:
-            if topic.startswith("^"):
-                continue
-            try:
-                ev = adapter.evaluate(
-                    loaded.settings,
-                    loaded.rules,
-                    loaded.decoders,
-                    self.cfg.config,
-                    topic,
-                    event.encode(),
-                    None,
-                    [],
-                )
-            except adapter.EventError:
-                continue
-            if ev.result.requests:
-                return topic
-            if ev.result.dead_letters and not failing:
-                failing = topic
-        return failing  # "" leaves the page's topic as it is
-
-    def _event_args(
-        self, data: dict[str, Any]
-    ) -> tuple[str, str, str | None, list[tuple[str, str]]]:
-        topic = data.get("topic")
-        event = data.get("event")
-        if not isinstance(topic, str) or not topic.strip():
-            raise BadRequest("choose a topic")
-        if not isinstance(event, str):
-            raise BadRequest("event must be text")
-        key = data.get("key")
-        if key is not None and not isinstance(key, str):
-            raise BadRequest("key must be text")
-        headers: list[tuple[str, str]] = []
-        for line in str(data.get("headers") or "").splitlines():
-            if not line.strip():
-                continue
-            name, sep, value = line.partition("=")
-            if not sep or not name.strip():
-                raise BadRequest(f"header {line.strip()!r}: expected NAME=VALUE")
-            headers.append((name.strip(), value))
-        return topic.strip(), event, key or None, headers
-
-    def preview(self, data: dict[str, Any]) -> dict[str, Any]:
-        topic, event, key, headers = self._event_args(data)
-        loaded = self.workspace.get()
-        try:
-            ev = adapter.evaluate(
-                loaded.settings,
-                loaded.rules,
-                loaded.decoders,
-                self.cfg.config,
-                topic,
-                event.encode(),
-                key,
-                headers,
-            )
-        except adapter.EventError as exc:
-            return {"ok": False, "error": str(exc)}
-        remote = self.sandbox.config() if self.sandbox else None
-        opts = verdict.options_from(remote)
-        verdicts = [
-            verdict.verdict(opts, str(r["method"]), str(r["path"]), dict(r["body"]))
-            for r in ev.result.requests
-        ]
-        return {
-            "ok": True,
-            "output": ev.output,
-            "result": ev.result.as_dict(),
-            "rules": adapter.rule_outcomes(loaded.rules, topic, ev.result, ev.unmet),
-            "verdicts": verdicts,
-            "verdict_from": "sandbox settings of " + self.sandbox.url
-            if remote and self.sandbox
-            else "sandbox defaults",
-        }
-
-    def save_golden(self, data: dict[str, Any]) -> dict[str, Any]:
-        topic, event, key, headers = self._event_args(data)
-        name = str(data.get("name") or "").strip()
-        if not name:
-            raise BadRequest("name the case")
-        loaded = self.workspace.get()
-        try:
-            ev = adapter.evaluate(
-                loaded.settings,
-                loaded.rules,
-                loaded.decoders,
-                self.cfg.config,
-                topic,
-                event.encode(),
-                key,
-                headers,
-            )
-        except adapter.EventError as exc:
-            raise BadRequest(str(exc)) from exc
-        try:
-            parsed: Any = orjson.loads(event)
-            raw = None
-        except orjson.JSONDecodeError:
-            parsed, raw = None, event
-        the_case = cases.case(name, topic, parsed, raw, key, headers, ev.result)
-        with self._lock:
-            path = cases.save(self.cfg.golden_dir, self.cfg.config, the_case)
-        return {"path": str(path), "directory": str(self.cfg.golden_dir)}
-
-    def records(self, topic: str, n: int) -> dict[str, Any]:
-        loaded = self.workspace.get()
-        return {"records": last_records(loaded.settings, topic, n, self.pii())}
-
-    def _need_sandbox(self) -> Sandbox:
-        if self.sandbox is None:
-            raise BadRequest("no sandbox: start the console with --sandbox URL")
-        return self.sandbox
-
-    def inbox(self, since: int | None) -> dict[str, Any]:
-        sb = self._need_sandbox()
-        sb.pii = self.pii()
-        return sb.inbox(since)
-
-    def faults(self, data: Any) -> dict[str, Any]:
-        sb = self._need_sandbox()
-        if not sb.is_sandbox():
-            raise BadRequest(f"{sb.url} is not a braze-bridge sandbox: faults are sandbox-only")
-        if data is not None and not isinstance(data, dict):
-            raise BadRequest("faults must be a JSON object")
-        try:
-            return sb.set_faults(data or None)
-        except ValueError as exc:
-            raise BadRequest(str(exc)) from exc
 
 
 def _static(name: str) -> tuple[bytes, str] | None:

@@ -54,7 +54,8 @@ from fastavro.read import SchemaResolutionError
 
 from bridge.decode.avro_compiled import Reader, compile_reader, read_compiled
 from bridge.decode.avro_values import to_jsonable
-from bridge.decode.registry import LruCache, SchemaRegistryClient
+from bridge.decode.registry import SchemaRegistryClient
+from bridge.decode.schema_cache import LruCache
 from bridge.errors import ConfigError, DecodeError
 from bridge.models import Record
 

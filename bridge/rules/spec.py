@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from bridge.rules.shape import check_shape
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -29,8 +31,6 @@ ActionName = Literal[
 Prioritization = Literal[
     "identified", "unidentified", "most_recently_updated", "least_recently_updated"
 ]
-
-SCHEDULE_ACTIONS = ("campaign_schedule", "canvas_schedule", "message_schedule")
 
 
 class RecipientSettings(_Model):
@@ -257,137 +257,5 @@ class RuleSettings(_Model):
 
     @model_validator(mode="after")
     def _shape(self) -> RuleSettings:
-        a = self.action
-        campaign_like = a in ("campaign_trigger", "campaign_schedule")
-        canvas_like = a in ("canvas_trigger", "canvas_schedule")
-        message_like = a in ("message_send", "message_schedule")
-        if campaign_like and not self.campaign_id:
-            raise ValueError(f"{a} needs campaign_id")
-        if canvas_like and not self.canvas_id:
-            raise ValueError(f"{a} needs canvas_id")
-        if not canvas_like and (self.context or self.shared_context or self.canvas_id):
-            raise ValueError(f"{a} takes no canvas_id/context (Canvas actions only)")
-        if not campaign_like and (self.trigger_properties or self.shared_trigger_properties):
-            raise ValueError(f"{a} takes no trigger_properties (campaign actions only)")
-        if canvas_like and (self.campaign_id or self.send_id):
-            raise ValueError(f"{a} takes canvas_id and context, not campaign_id/send_id")
-        if self.send_id is not None and not self.send_id.isascii():
-            raise ValueError("send_id must be ASCII (at most 64 characters)")
-        if self.send_id is not None and not self.campaign_id:
-            raise ValueError("send_id needs campaign_id (Braze creates send ids per campaign)")
-        if self.generate_send_id:
-            if self.send_id is not None:
-                raise ValueError("choose send_id or generate_send_id, not both")
-            if not self.campaign_id or a not in (
-                "campaign_trigger",
-                "campaign_schedule",
-                "message_send",
-                "message_schedule",
-            ):
-                raise ValueError(
-                    "generate_send_id needs campaign_id (Braze creates send ids per campaign) "
-                    "on campaign_trigger, campaign_schedule, message_send or message_schedule"
-                )
-            if self.schedule is not None and self.schedule.operation != "create":
-                raise ValueError("generate_send_id is for sends and schedule creates")
-        if (a in SCHEDULE_ACTIONS) != (self.schedule is not None):
-            raise ValueError(
-                f"{a} needs a schedule block"
-                if a in SCHEDULE_ACTIONS
-                else f"{a} takes no schedule block"
-            )
-        if message_like:
-            if self.messages is None and not (
-                self.schedule is not None and self.schedule.operation != "create"
-            ):
-                raise ValueError(f"{a} needs messages (inline message objects)")
-            if self.recipient is not None and (
-                self.recipient.email is not None
-                or self.recipient.braze_id is not None
-                or self.recipient.attributes is not None
-            ):
-                raise ValueError(f"{a} recipients are external_user_id or user_alias only")
-        elif self.messages is not None:
-            raise ValueError(f"{a} takes no messages")
-        if self.segment_id is not None and a not in (
-            "message_send",
-            "message_schedule",
-            "live_activity_start",
-        ):
-            raise ValueError(
-                f"{a} takes no segment_id (Braze documents it on /messages/* only; add the "
-                "segment to the campaign or Canvas in the dashboard instead)"
-            )
-        if self.attachments is not None and a != "campaign_trigger":
-            raise ValueError(f"{a} takes no attachments (campaign_trigger only)")
-        if self.attachments is not None and self.recipient is None:
-            raise ValueError("attachments cannot be combined with a broadcast (Braze)")
-        if (a == "live_activity_start") != (self.live_activity_start is not None):
-            raise ValueError(
-                "live_activity_start needs a live_activity_start block"
-                if a == "live_activity_start"
-                else f"{a} takes no live_activity_start block"
-            )
-        if a == "live_activity_start":
-            if self.live_activity is not None:
-                raise ValueError("live_activity_start takes no live_activity block")
-            if self.recipient is not None and (
-                self.recipient.external_user_id is None or self.recipient.choose != "one"
-            ):
-                raise ValueError("live_activity_start recipients are external_user_id only")
-            given = [
-                n
-                for n, v in (
-                    ("recipient", self.recipient),
-                    ("segment_id", self.segment_id),
-                    ("audience", self.audience),
-                )
-                if v is not None
-            ]
-            if len(given) > 1:
-                raise ValueError(
-                    "live_activity_start takes one of recipient, segment_id, audience "
-                    f"(got {', '.join(given)})"
-                )
-        if a == "live_activity_update":
-            if self.live_activity is None:
-                raise ValueError("live_activity_update needs a live_activity block")
-            if self.recipient is not None or self.audience is not None:
-                raise ValueError("live_activity_update has no recipient or audience")
-            return self
-        if self.live_activity is not None:
-            raise ValueError(f"{a} takes no live_activity block")
-        creates = self.schedule is None or self.schedule.operation == "create"
-        targeted = self.audience is not None or self.segment_id is not None
-        if self.recipient is None and targeted and not self.allow_broadcast:
-            raise ValueError(
-                "audience/segment_id without a recipient is a broadcast: set allow_broadcast: true"
-            )
-        if creates and self.recipient is None and not self.allow_broadcast:
-            raise ValueError(f"{a} needs a recipient (or audience with allow_broadcast: true)")
-        if creates and self.recipient is None and not targeted:
-            raise ValueError(
-                "allow_broadcast without audience"
-                + (" or segment_id" if message_like or a == "live_activity_start" else "")
-                + " would send to the whole segment of the campaign or Canvas (Braze's "
-                "whole-segment broadcast), which the bridge does not do: add an audience"
-                + (" or segment_id" if message_like or a == "live_activity_start" else "")
-                + ", or a recipient"
-            )
-        if self.recipient is not None and self.allow_broadcast:
-            raise ValueError(
-                "allow_broadcast is for rules without a recipient; with a recipient, "
-                "audience/segment_id only filter the named users"
-            )
-        if self.schedule is not None and self.schedule.operation != "create":
-            if self.recipient is not None or self.messages is not None and a != "message_schedule":
-                raise ValueError(f"schedule {self.schedule.operation} takes no recipient")
-            if self.audience is not None or self.segment_id is not None:
-                raise ValueError(f"schedule {self.schedule.operation} takes no audience/segment_id")
-            if self.schedule.operation == "update" and self.schedule.time is None:
-                if a != "message_schedule" or self.messages is None:
-                    raise ValueError(
-                        "schedule update needs time"
-                        + (" or messages" if a == "message_schedule" else "")
-                    )
+        check_shape(self)
         return self

@@ -12,10 +12,11 @@ import orjson
 import pytest
 import yaml
 
-from bridge.cli.main import cmd_preview
+from bridge.cli.preview import cmd_preview
 from bridge.console import adapter, cases, verdict
+from bridge.console.api import Console, ConsoleConfig
 from bridge.console.pii import mask_ids
-from bridge.console.server import Console, ConsoleConfig, make_server
+from bridge.console.server import make_server
 from bridge.golden import run_cases
 from tests.support.procs import REPO
 

@@ -12,11 +12,11 @@ import pytest
 from pydantic import SecretStr
 
 from bridge.decode.registry import (
-    LruCache,
     SchemaNotFoundError,
     SchemaRegistryClient,
     SchemaRegistryRequestError,
 )
+from bridge.decode.schema_cache import LruCache
 from bridge.decode.settings import RegistrySettings
 from bridge.errors import ConfigError, DecodeError, SchemaRegistryUnavailable
 

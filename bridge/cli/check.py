@@ -1,0 +1,187 @@
+"""``braze-bridge run`` and ``braze-bridge check``: start the bridge, or validate its config."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+
+from bridge.cli.conventions import EXIT_CONFIG, EXIT_OK, add_config, fail_config
+from bridge.errors import ConfigError
+
+if TYPE_CHECKING:
+    from bridge.rules.engine import RuleSet
+    from bridge.settings import Settings
+
+
+def add_run_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``run`` command and its options."""
+    run = sub.add_parser("run", help="consume, map and deliver until SIGTERM")
+    add_config(run)
+
+
+def add_check_arguments(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The ``check`` command and its options."""
+    check = sub.add_parser("check", help="validate the config; list rules and targets")
+    add_config(check)
+    check.add_argument(
+        "--strict", action="store_true", help=f"exit {EXIT_CONFIG} on warnings, too (for CI)"
+    )
+    check.add_argument("--format", choices=("text", "json"), default="text", help="output format")
+
+
+def cmd_run(config: str) -> int:
+    """Run the bridge until SIGTERM; the signal handlers learn that the process is exiting."""
+    from bridge.app import run
+    from bridge.signals import Signals
+
+    try:
+        return run(config)
+    finally:
+        Signals.exiting()
+
+
+def cmd_check(config: str, strict: bool = False, fmt: str = "text") -> int:
+    from bridge.app import make_decoders
+    from bridge.rules.engine import compile_rules
+    from bridge.settings import load_settings
+
+    missing: list[str] = []
+    try:
+        settings = load_settings(config, missing_secrets=missing)
+        rules = compile_rules(settings, config)
+        registry, _ = make_decoders(settings, Path(config).parent)  # .avsc files, as run does
+        if registry is not None:
+            registry.close()
+    except ConfigError as exc:
+        if fmt == "json":
+            doc = {"config": config, "ok": False, "errors": [_error_doc(exc)], "warnings": []}
+            print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+        return fail_config(exc)
+    spaces = {r.name: settings.workspace_of(r) for r in settings.rules if r.enabled}
+    if fmt == "text":
+        _print_rules(config, settings, rules, spaces)
+    warnings = check_warnings(settings, rules, missing)
+    failed = strict and bool(warnings)
+    if fmt == "json":
+        _print_json(config, settings, rules, spaces, warnings, failed)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    if failed:
+        print(f"braze-bridge: {len(warnings)} warning(s) and --strict: failing", file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def _print_rules(config: str, settings: Settings, rules: RuleSet, spaces: dict[str, str]) -> None:
+    """The text report of ``check``: one line for the config, one per rule."""
+    topics = ", ".join(settings.topics())
+    print(f"{config}: OK — {len(rules.rules)} rule(s), topics: {topics}")
+    width = max((len(r.name) for r in rules.rules), default=4)
+    several = settings.braze.workspaces is not None
+    for r in rules.rules:
+        ws = f"  [workspace {spaces[r.name]}]" if several else ""
+        print(f"  {r.name:<{width}}  {r.topic} -> {r.action} {r.target}{ws}")
+
+
+def _print_json(
+    config: str,
+    settings: Settings,
+    rules: RuleSet,
+    spaces: dict[str, str],
+    warnings: list[str],
+    failed: bool,
+) -> None:
+    """The ``--format json`` report of a config that loaded."""
+    doc = {
+        "config": config,
+        "ok": not failed,
+        "errors": [],
+        "warnings": warnings,
+        "topics": settings.topics(),
+        "rules": [
+            {
+                "name": r.name,
+                "topic": r.topic,
+                "action": r.action,
+                "target": r.target,
+                "workspace": spaces.get(r.name),
+            }
+            for r in rules.rules
+        ],
+    }
+    print(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode())
+
+
+def check_warnings(settings: Settings, rules: RuleSet, missing: list[str]) -> list[str]:
+    """The warnings of ``check`` (also shown by ``console`` beside the rules)."""
+    from bridge.settings import endpoint_warnings
+
+    warnings = [f"environment variable {m} is not set (needed by 'run')" for m in missing]
+    warnings += endpoint_warnings(settings.braze)
+    seen: dict[tuple[str, str], str] = {}
+    creates = {
+        (r.schedule.name or r.name)
+        for r in settings.rules
+        if r.schedule is not None and r.schedule.operation == "create"
+    }
+    for rs in settings.rules:
+        if rs.schedule is not None and rs.schedule.operation != "create":
+            if (rs.schedule.name or rs.name) not in creates:
+                warnings.append(
+                    f"rule {rs.name!r}: no rule creates schedule {rs.schedule.name or rs.name!r}"
+                )
+    lifecycle = {r.name for r in settings.rules if r.schedule is not None}
+    for r in rules.rules:
+        key = (r.action, r.target)
+        if r.name in lifecycle or r.action in ("message_send", "live_activity_update"):
+            continue
+        if key in seen:
+            warnings.append(f"rules {seen[key]!r} and {r.name!r} both target {r.action} {r.target}")
+        else:
+            seen[key] = r.name
+    disabled = [r.name for r in settings.rules if not r.enabled]
+    if disabled:
+        warnings.append(f"disabled rules: {', '.join(disabled)}")
+    if settings.kafka.topics:
+        unread = sorted({r.topic for r in rules.rules} - set(settings.kafka.topics))
+        for t in unread:
+            warnings.append(f"rules read topic {t!r}, which kafka.topics does not subscribe to")
+    for rs in settings.rules:
+        reason = _never_matches(rs.when)
+        if reason:
+            warnings.append(f"rule {rs.name!r} can never match: {reason}")
+    return warnings
+
+
+def _error_doc(exc: ConfigError) -> dict[str, str | None]:
+    return {"file": exc.file, "field": exc.field, "reason": exc.reason, "message": str(exc)}
+
+
+def _never_matches(when: object) -> str | None:
+    """Static checks for conditions that no event can satisfy."""
+    if not isinstance(when, dict):
+        return None
+    for key, spec in when.items():
+        if key in ("all", "any") and isinstance(spec, list):
+            subs = [_never_matches(x) for x in spec]
+            if key == "all" and any(subs):
+                return next(x for x in subs if x)
+            if key == "any" and spec and all(subs):
+                return subs[0]
+            continue
+        if not isinstance(spec, dict):
+            continue
+        if spec.get("one_of") == []:
+            return f"{key}: one_of is empty"
+        if spec.get("exists") is False and set(spec) - {"exists", "not_equals", "not_one_of"}:
+            return f"{key}: exists: false together with a condition on its value"
+        lo = spec.get("gt", spec.get("gte"))
+        hi = spec.get("lt", spec.get("lte"))
+        if isinstance(lo, int | float) and isinstance(hi, int | float) and lo >= hi:
+            if not (lo == hi and "gte" in spec and "lte" in spec):
+                return f"{key}: the lower bound {lo} is not below the upper bound {hi}"
+    return None
