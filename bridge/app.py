@@ -226,7 +226,7 @@ def setup(path: Path) -> tuple[Settings, RuleSet, Metrics, HealthState, HealthSe
     clients.write_failure_hooks[:] = [lambda t: metrics.kafka_write_failures.labels(t).inc()]
     health = HealthState(metrics, obs.liveness_timeout_s)
     try:
-        server = HealthServer(health, obs.host, obs.port) if obs.port else None
+        server = HealthServer(health, obs.host, obs.port) if obs.serves_http() else None
     except ConfigError as exc:
         raise ConfigError(exc.reason, file=str(path), field=exc.field) from None
     if server:

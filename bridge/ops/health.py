@@ -29,6 +29,7 @@ from bridge.errors import ConfigError
 from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.health")
+LISTENING = "metrics server listening"  # the start-up line that names the bound host and port
 
 
 class HealthState:
@@ -186,13 +187,17 @@ class HealthServer:
                 field="observability.port" if in_use else "observability.host",
             ) from None
         self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
+        self.host = str(self.httpd.server_address[0])
+        self.port = int(self.httpd.server_address[1])
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name="health-http", daemon=True
         )
 
     def start(self) -> None:
+        """Serve from a daemon thread, and log the bound address once (``metrics server
+        listening`` with ``host`` and ``port``; with port 0 the only way to learn it)."""
         self._thread.start()
+        log.info(LISTENING, extra={"host": self.host, "port": self.port})
 
     def stop(self) -> None:
         self.httpd.shutdown()

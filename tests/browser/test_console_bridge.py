@@ -4,7 +4,6 @@ last records of a topic from the broker."""
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +12,9 @@ import yaml
 
 from tests.browser.conftest import ConsoleProcess, open_console
 from tests.support.kafka import create_topics, produce, unique, wait_committed
-from tests.support.procs import REPO, Bridge, Sandbox
+from tests.support.procs import EPHEMERAL_METRICS, REPO, Bridge, Sandbox
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_inbox_fills_while_the_bridge_delivers_and_records_load_from_kafka(
@@ -37,7 +30,7 @@ def test_inbox_fills_while_the_bridge_delivers_and_records_load_from_kafka(
     )
     cfg["braze"]["rest_endpoint"] = sandbox.url
     cfg["batching"]["linger_ms"] = 50
-    cfg["observability"] = {"port": free_port(), "host": "127.0.0.1", "pii": "none"}
+    cfg["observability"] = {**EPHEMERAL_METRICS, "pii": "none"}
     for rule in cfg["rules"]:
         rule["topic"] = {"orders": orders, "carts": carts}[rule["topic"]]
     bridge = Bridge(tmp_path, cfg).start()

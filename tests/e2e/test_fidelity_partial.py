@@ -92,7 +92,7 @@ def _wait(fn: Any, timeout: float, what: str) -> Any:
 def test_2xx_with_errors_dead_letters_the_named_recipient_as_partial_and_replays_it(
     kafka_bootstrap: str, tmp_path: Path, braze: _Braze
 ) -> None:
-    from tests.support.wait import free_port
+    from tests.support.procs import EPHEMERAL_METRICS
 
     orders, dlq, group = unique("orders"), unique("dlq"), unique("grp")
     create_topics(kafka_bootstrap, {orders: 1, dlq: 1})
@@ -104,7 +104,7 @@ def test_2xx_with_errors_dead_letters_the_named_recipient_as_partial_and_replays
         },
         "braze": {"rest_endpoint": braze.url, "api_key": "${BRAZE_API_KEY}"},
         "batching": {"linger_ms": 300},
-        "observability": {"port": free_port(), "host": "127.0.0.1"},
+        "observability": dict(EPHEMERAL_METRICS),
         "rules": [
             {
                 "name": "shipped",

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from tests.support.kafka import create_topics, produce, read_all, unique, wait_committed
-from tests.support.procs import API_KEY, Bridge, Sandbox, accepted_recipients
-from tests.support.wait import free_port, wait_for
+from tests.support.procs import API_KEY, EPHEMERAL_METRICS, Bridge, Sandbox, accepted_recipients
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,6 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
     sandbox = Sandbox()
     group = unique("grp")
 
-    port = free_port()
     cfg: dict[str, Any] = {
         "kafka": {
             "bootstrap_servers": kafka_bootstrap,
@@ -34,7 +33,7 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
         },
         "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
         "batching": {"linger_ms": 50},
-        "observability": {"port": port, "host": "127.0.0.1", "pii": "mask", "log_level": "DEBUG"},
+        "observability": {**EPHEMERAL_METRICS, "pii": "mask", "log_level": "DEBUG"},
         "rules": [
             {
                 "name": "live",
@@ -57,7 +56,7 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
         ],
     }
     bridge = Bridge(tmp_path, cfg).start()
-    base = f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{bridge.port}"
     try:
         wait_for("readyz", lambda: httpx.get(f"{base}/readyz").status_code == 200, 60)
         assert httpx.get(f"{base}/healthz").json()["status"] == "ok"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.wait import free_port
+from tests.support.procs import EPHEMERAL_METRICS
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -27,12 +27,13 @@ def bridge_config(
     **overrides: Any,
 ) -> dict[str, Any]:
     """Kafka, the sandbox as Braze (key from ``$BRAZE_API_KEY``), batches of 50 after 100 ms,
-    metrics on a free loopback port, a 20 s drain; ``overrides`` are deep-merged."""
+    metrics on an ephemeral loopback port (``Bridge.port`` reads it from the start-up log), a
+    20 s drain; ``overrides`` are deep-merged."""
     cfg: dict[str, Any] = {
         "kafka": {"bootstrap_servers": bootstrap, "group_id": group, "dead_letter_topic": dlq},
         "braze": {"rest_endpoint": braze_url, "api_key": "${BRAZE_API_KEY}"},
         "batching": {"max_recipients": 50, "linger_ms": 100},
-        "observability": {"port": free_port(), "host": "127.0.0.1", "log_level": "INFO"},
+        "observability": {**EPHEMERAL_METRICS, "log_level": "INFO"},
         "shutdown": {"drain_deadline_s": 20},
         "rules": rules,
     }

@@ -21,8 +21,8 @@ from confluent_kafka import Producer
 
 from tests.support.config import bridge_config as common_config
 from tests.support.config import deep_merge
-from tests.support.procs import REPO, Bridge, Sandbox, scrape_metrics
-from tests.support.wait import free_port, wait_for  # noqa: F401 - wait_for: the suite imports it here
+from tests.support.procs import EPHEMERAL_METRICS, REPO, Bridge, Sandbox, scrape_metrics
+from tests.support.wait import wait_for  # noqa: F401 - the suite imports it from here
 
 RESULTS = REPO / ".local" / "results"
 TRIGGER = "/campaigns/trigger/send"
@@ -172,7 +172,9 @@ def bridge_config(
 
 
 def with_new_port(cfg: dict[str, Any]) -> dict[str, Any]:
-    return deep_merge(cfg, {"observability": {"port": free_port()}})
+    """``cfg`` for one more bridge beside others: its metrics server binds an ephemeral port
+    of its own (``Bridge.port`` reads it from the start-up log), whatever ``cfg`` said."""
+    return deep_merge(cfg, {"observability": dict(EPHEMERAL_METRICS)})
 
 
 # -- what the sandbox accepted ------------------------------------------------------------------
