@@ -24,7 +24,6 @@ from zoneinfo import ZoneInfo
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
 from bridge.actions.common import (
-    SCHEDULE_MESSAGE_KEYS,
     check_messages_config,
     check_messages_event,
     check_size,
@@ -33,6 +32,7 @@ from bridge.actions.common import (
     identifier,
 )
 from bridge.actions.triggers import props_spec, target_fields
+from bridge.braze_facts import SCHEDULE_MESSAGE_KEYS
 from bridge.errors import RuleError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value, is_constant
