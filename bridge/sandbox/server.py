@@ -24,8 +24,9 @@ from http import HTTPStatus
 
 import orjson
 
-from bridge.sandbox.app import Response, SandboxApp
+from bridge.sandbox.app import SandboxApp
 from bridge.sandbox.options import SandboxOptions
+from bridge.sandbox.responses import Response
 
 log = logging.getLogger(__name__)
 MAX_HEAD_BYTES = 64 * 1024
