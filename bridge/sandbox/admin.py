@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from bridge.sandbox.faults import FaultError
+from bridge.sandbox.fault_settings import FaultError
 from bridge.sandbox.options import OptionsError, apply_mapping
 from bridge.sandbox.responses import Response
 

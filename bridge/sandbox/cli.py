@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import Any
 
-from bridge.sandbox.faults import FaultError, Faults
+from bridge.sandbox.fault_settings import FaultError
+from bridge.sandbox.faults import Faults
 from bridge.sandbox.options import (
     OptionsError,
     SandboxOptions,
