@@ -14,6 +14,11 @@ Order of checks for a Braze endpoint (each step answers and stops on failure):
 
 Injected latency and hangs delay the answer after processing (the request has already been
 accepted and recorded when the client times out - the ambiguous case a client must handle).
+
+Where each step lives: faults.py decides (1), fault_answers.py answers injected faults (1, 5,
+6), intake.py checks the key and the body (2, 3), ratelimit.charge picks and charges the pool
+(4), the handlers named in endpoints.py validate and apply (5, 6), recording.py finishes and
+records every answer.
 """
 
 from __future__ import annotations
@@ -38,8 +43,6 @@ from bridge.sandbox.responses import Response, mask_key, rate_limited
 from bridge.sandbox.state import State
 
 ADMIN_PREFIX = "/_sandbox/"
-
-__all__ = ["ADMIN_PREFIX", "Response", "SandboxApp"]
 
 
 class SandboxApp:
