@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from bridge.braze_facts import SEND_MESSAGE_KEYS
 from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value
@@ -19,21 +20,6 @@ BODY_LIMIT = 4_000_000  # bytes of a request body (Braze: 4 MB)
 # Braze's documented push limits ("Apple Push Length Exceeded": more than 1,912 bytes;
 # "Android Push Length Exceeded": more than 4,000 bytes), measured on the object's JSON.
 PUSH_LIMITS = {"apple_push": 1912, "android_push": 4000}
-# The messaging objects Braze documents for /messages/send; /messages/schedule/* lack whats_app.
-SEND_MESSAGE_KEYS = frozenset(
-    {
-        "android_push",
-        "apple_push",
-        "content_card",
-        "email",
-        "kindle_push",
-        "web_push",
-        "webhook",
-        "whats_app",
-        "sms",
-    }
-)
-SCHEDULE_MESSAGE_KEYS = SEND_MESSAGE_KEYS - {"whats_app"}
 
 RecipientFn = Callable[[Event], tuple[Any, dict[str, Any]]]
 

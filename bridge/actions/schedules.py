@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Builder, Shape
 from bridge.actions.common import (
-    SCHEDULE_MESSAGE_KEYS,
     check_messages_config,
     check_size,
     compile_recipient,
@@ -34,6 +33,7 @@ from bridge.actions.common import (
 )
 from bridge.actions.messages import compile_checked_messages
 from bridge.actions.triggers import props_spec, target_fields
+from bridge.braze_facts import SCHEDULE_MESSAGE_KEYS
 from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value, is_constant

@@ -14,16 +14,15 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from bridge.sandbox.faults import FaultError
+from bridge.sandbox.fault_settings import FaultError
 from bridge.sandbox.options import OptionsError, apply_mapping
+from bridge.sandbox.responses import Response
 
 if TYPE_CHECKING:
-    from bridge.sandbox.app import Response, SandboxApp
+    from bridge.sandbox.app import SandboxApp
 
 
 def _resp(status: int, body: Any) -> Response:
-    from bridge.sandbox.app import Response
-
     return Response(status, body)
 
 

@@ -14,54 +14,35 @@ Order of checks for a Braze endpoint (each step answers and stops on failure):
 
 Injected latency and hangs delay the answer after processing (the request has already been
 accepted and recorded when the client times out - the ambiguous case a client must handle).
+
+Where each step lives: faults.py decides (1), fault_answers.py answers injected faults (1, 5,
+6), intake.py checks the key and the body (2, 3), ratelimit.charge picks and charges the pool
+(4), the handlers named in endpoints.py validate and apply (5, 6), recording.py finishes and
+records every answer.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
 from bridge.sandbox import ratelimit as rl
 from bridge.sandbox.admin import handle_admin
-from bridge.sandbox.endpoints import ENDPOINTS, Ctx, Endpoint, OverLimit, audience_key, is_broadcast
-from bridge.sandbox.faults import ERROR_TEXTS, NO_FAULT, Decision, Faults
+from bridge.sandbox.context import Ctx, Endpoint, OverLimit
+from bridge.sandbox.endpoints import ENDPOINTS
+from bridge.sandbox.fault_answers import check_poison, invalid_answer, refusal, success_answer
+from bridge.sandbox.faults import NO_FAULT, Decision, Faults
+from bridge.sandbox.fields import Invalid
+from bridge.sandbox.intake import check_auth, parse_body
 from bridge.sandbox.options import SandboxOptions
-from bridge.sandbox.ratelimit import Pools
+from bridge.sandbox.ratelimit import Pool, Pools
+from bridge.sandbox.recording import Call, finish, record_reset
+from bridge.sandbox.responses import Response, mask_key, rate_limited
 from bridge.sandbox.state import State
-from bridge.sandbox.validate import IDENTIFIERS, Invalid
 
 ADMIN_PREFIX = "/_sandbox/"
-# Braze's documented live-activity 400 body text (live_activity/update.md, start.md)
-LIVE_ACTIVITY_BAD_BODY = (
-    "\nProblem:\n  message body does not match declared format\nResolution:\n  when specifying "
-    "application/json as content-type, you must pass valid application/json in the "
-    "request's 'body' "
-)
-MSG_ACCESS_DENIED = "Access Denied"
-PARTIAL_TEXT = "sandbox fault: not delivered"
-POISON_TEXT = "sandbox fault: the request contains a poisoned recipient"
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: Any  # JSON-able
-    payload: bytes | None = None  # body serialized (set by SandboxApp._finish)
-    rate: tuple[int, int, int] | None = None  # X-RateLimit-Limit/Remaining/Reset
-    delay_s: float = 0.0
-    reset: bool = False  # close the connection without answering
-    close: bool = False
-    extra_headers: tuple[tuple[str, str], ...] = ()
-
-
-def mask_key(key: str) -> str:
-    return key[:4] + "****" if len(key) > 8 else "****"
 
 
 class SandboxApp:
@@ -113,23 +94,16 @@ class SandboxApp:
         if path.startswith(ADMIN_PREFIX):
             return handle_admin(self, method, path, query, headers, raw)
         ep = ENDPOINTS.get(path)
-        now = self.clock()
+        call = Call(method, path, query, self.clock())
         if ep is None:
-            return self._finish(
-                method,
-                path,
-                query,
-                None,
-                now,
-                self._default_rate(now),
-                Response(404, {"message": "Not Found"}),
-            )
+            resp = Response(404, {"message": "Not Found"})
+            return finish(self.state, call, None, self._default_rate(call.arrival), resp)
         if method != ep.method:
             resp = Response(
                 405, {"message": "Method Not Allowed"}, extra_headers=(("Allow", ep.method),)
             )
-            return self._finish(method, path, query, None, now, self._default_rate(now), resp)
-        return self._braze(ep, method, path, query, headers, raw, now)
+            return finish(self.state, call, None, self._default_rate(call.arrival), resp)
+        return self._braze(ep, call, headers, raw)
 
     def too_large(self, method: str, target: str, length: int) -> Response:
         """Answer for a body over the size limit (sent before reading the body)."""
@@ -142,190 +116,87 @@ class SandboxApp:
         )
         if path.startswith(ADMIN_PREFIX):
             return resp
-        return self._finish(method, path, query, None, now, self._default_rate(now), resp)
+        call = Call(method, path, query, now)
+        return finish(self.state, call, None, self._default_rate(now), resp)
 
     def _default_rate(self, now: float) -> tuple[int, int, int]:
         return self.pools[rl.DEFAULT].headers(now)
 
-    def _braze(
-        self,
-        ep: Endpoint,
-        method: str,
-        path: str,
-        query: str,
-        headers: dict[str, str],
-        raw: bytes,
-        now: float,
-    ) -> Response:
-        fault: Decision = self.faults.decide(path, now) if self.faults.active else NO_FAULT
-        pool = self.pools[ep.pool]
+    def _braze(self, ep: Endpoint, call: Call, headers: dict[str, str], raw: bytes) -> Response:
+        """A request to a known Braze endpoint with the right method, in the order of the
+        module docstring: fault, auth, body, pool, validation, success."""
+        now = call.arrival
+        fault: Decision = self.faults.decide(call.path, now) if self.faults.active else NO_FAULT
         if fault.kind == "reset":
-            self.state.record(
-                arrival=now,
-                method=method,
-                path=path,
-                query=query,
-                body=None,
-                status=0,
-                response=None,
-                fault="reset",
-                delay_s=fault.delay_s,
-            )
-            return Response(0, None, reset=True, delay_s=fault.delay_s)
-        rate = pool.headers(now)
+            return record_reset(self.state, call, fault)
+        rate = self.pools[ep.pool].headers(now)
+        refused = self._refuse(call, headers, rate, fault)
+        if refused is not None:
+            return refused
+        body: dict[str, Any] = {}
+        rec_body = None
+        if call.method == "POST":
+            parsed = parse_body(ep.error_key, headers, raw)
+            if isinstance(parsed, Response):
+                return finish(self.state, call, None, rate, parsed, fault)
+            body, rec_body = parsed, raw
+        pool, ok = rl.charge(self.pools, ep.pool, ep.broadcast_capable, call.path, body, now)
+        if not ok:
+            return finish(self.state, call, rec_body, pool.headers(now), rate_limited(), fault)
+        return self._process(ep, call, body, len(raw), rec_body, pool, fault)
+
+    def _refuse(
+        self, call: Call, headers: dict[str, str], rate: tuple[int, int, int], fault: Decision
+    ) -> Response | None:
+        """The answers given before the body is read: an injected 401, a missing or wrong API
+        key, an injected 403 / 429 / 5xx. None when the request goes on."""
         if fault.kind == "unauthorized":
             resp = Response(401, {"message": "Invalid API key: " + mask_key(self.opts.api_key)})
-            return self._finish(method, path, query, None, now, rate, resp, fault)
-        auth_error = self._check_auth(headers.get("authorization"))
+            return finish(self.state, call, None, rate, resp, fault)
+        auth_error = check_auth(self.opts.api_key, headers.get("authorization"))
         if auth_error is not None:
-            return self._finish(method, path, query, None, now, rate, Response(401, auth_error))
-        if fault.kind == "forbidden":
-            resp = Response(403, {"message": MSG_ACCESS_DENIED})
-            return self._finish(method, path, query, None, now, rate, resp, fault)
+            return finish(self.state, call, None, rate, Response(401, auth_error))
+        refused = refusal(fault)
+        if refused is None:
+            return None
         if fault.kind == "rate_limited":
-            resp = Response(429, {"message": "Rate limit exceeded"})
-            return self._finish(method, path, query, None, now, (rate[0], 0, rate[2]), resp, fault)
-        if fault.kind == "error":
-            resp = Response(
-                fault.status, {"message": ERROR_TEXTS.get(fault.status, "Server Error")}
-            )
-            return self._finish(method, path, query, None, now, rate, resp, fault)
-        body: dict[str, Any] = {}
-        if method == "POST":
-            parsed = self._parse_body(ep, headers, raw)
-            if isinstance(parsed, Response):
-                return self._finish(method, path, query, None, now, rate, parsed, fault)
-            body = parsed
-        rec_body = raw if method == "POST" else None
-        if ep.broadcast_capable and is_broadcast(path, body):
-            pool = self.pools[rl.BROADCAST]
-            ok = pool.take(now, audience_key(body) if pool.sub_limit else None)
-        else:
-            ok = ep.pool == rl.SENDS_ID or pool.take(now)
-        if not ok:
-            resp = Response(429, {"message": "Rate limit exceeded"})
-            return self._finish(method, path, query, rec_body, now, pool.headers(now), resp, fault)
-        ctx = Ctx(self.opts, self.state, self.pools, now, len(raw), self.faults)
+            rate = (rate[0], 0, rate[2])
+        return finish(self.state, call, None, rate, refused, fault)
+
+    def _process(
+        self,
+        ep: Endpoint,
+        call: Call,
+        body: dict[str, Any],
+        body_size: int,
+        rec_body: bytes | None,
+        pool: Pool,
+        fault: Decision,
+    ) -> Response:
+        """Validate and apply a request that its pool admitted; answer 400/429 or success."""
+        now = call.arrival
+        ctx = Ctx(self.opts, self.state, self.pools, now, body_size, self.faults)
         try:
-            if self.faults.active and self.faults.poisoned(body) is not None:
-                raise Invalid("Bad Request", POISON_TEXT)
-            outcome = ep.handler(ctx, body, dict(parse_qsl(query)))
+            check_poison(self.faults, body)
+            outcome = ep.handler(ctx, body, dict(parse_qsl(call.query)))
         except OverLimit:
-            resp = Response(429, {"message": "Rate limit exceeded"})
-            return self._finish(method, path, query, rec_body, now, pool.headers(now), resp, fault)
+            return finish(self.state, call, rec_body, pool.headers(now), rate_limited(), fault)
         except Invalid as exc:
-            err: dict[str, Any] = exc.body()
-            if ep.error_key != "message":
-                err[ep.error_key] = err.pop("message")
-            resp = Response(exc.status, err)
-            kind = "poison" if exc.errors == [POISON_TEXT] else None
-            return self._finish(
-                method, path, query, rec_body, now, pool.headers(now), resp, fault, fault_name=kind
+            resp, kind = invalid_answer(exc, ep.error_key)
+            return finish(
+                self.state, call, rec_body, pool.headers(now), resp, fault, fault_name=kind
             )
-        resp = Response(self.opts.status_for(path), outcome.body)
-        recipients = outcome.recipients
-        if method != "POST":  # the listing is not a message request
+        resp = Response(self.opts.status_for(call.path), outcome.body)
+        if call.method != "POST":  # the listing is not a message request
             fault = Decision(fault.kind, fault.status, fault.delay_s, fault.hang)
-        if fault.success == "queued":
-            resp = Response(202, {"message": "queued"})
-        elif fault.success == "partial":
-            error = self._partial_error(body, recipients)
-            resp.body = {**outcome.body, "errors": [error]}
-            recipients = max(0, recipients - 1)
-        return self._finish(
-            method,
-            path,
-            query,
+        resp, recipients = success_answer(self.faults, fault, resp, body, outcome)
+        return finish(
+            self.state,
+            call,
             rec_body,
-            now,
             pool.headers(now),
             resp,
             fault,
             recipients=recipients,
             fault_name=fault.success,
         )
-
-    def _partial_error(self, body: dict[str, Any], n: int) -> str:
-        """The `errors[]` entry of an injected partial success, naming one recipient."""
-        if n <= 0:
-            return f"{PARTIAL_TEXT} (some users of the audience)"
-        i = self.faults.pick(n)
-        recipients = body.get("recipients")
-        if isinstance(recipients, list) and i < len(recipients):
-            rec = recipients[i]
-            ident = next((k for k in IDENTIFIERS if rec.get(k) is not None), "recipient")
-            return (
-                f"recipients[{i}] ({ident} {orjson.dumps(rec.get(ident)).decode()}): {PARTIAL_TEXT}"
-            )
-        ids = [*(body.get("external_user_ids") or []), *(body.get("user_aliases") or [])]
-        if i < len(ids):
-            return f"{orjson.dumps(ids[i]).decode()}: {PARTIAL_TEXT}"
-        return f"recipient {i}: {PARTIAL_TEXT}"
-
-    def _check_auth(self, value: str | None) -> dict[str, str] | None:
-        if not value:
-            return {"message": "Invalid API key: no API key (send Authorization: Bearer <key>)"}
-        scheme, _, key = value.partition(" ")
-        key = key.strip()
-        if scheme.lower() != "bearer" or not key:
-            return {"message": "Invalid API key: expected Authorization: Bearer <key>"}
-        if not hmac.compare_digest(key.encode(), self.opts.api_key.encode()):
-            return {"message": "Invalid API key: " + mask_key(key)}
-        return None
-
-    def _parse_body(
-        self, ep: Endpoint, headers: dict[str, str], raw: bytes
-    ) -> dict[str, Any] | Response:
-        def bad(detail: str) -> Response:
-            if ep.error_key == "error":
-                return Response(400, {"error": LIVE_ACTIVITY_BAD_BODY})
-            return Response(400, {"message": "Bad Request", "errors": [detail]})
-
-        ctype = headers.get("content-type", "")
-        if not ctype.lower().startswith("application/json"):
-            return bad("Content-Type must be application/json")
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            return bad(f"body is not valid JSON: {exc}")
-        if not isinstance(body, dict):
-            return bad("body must be a JSON object")
-        return body
-
-    def _finish(
-        self,
-        method: str,
-        path: str,
-        query: str,
-        body: bytes | None,
-        now: float,
-        rate: tuple[int, int, int] | None,
-        resp: Response,
-        fault: Decision = NO_FAULT,
-        *,
-        recipients: int = 0,
-        fault_name: str | None = None,
-    ) -> Response:
-        resp.rate = rate
-        resp.delay_s = fault.delay_s
-        name = fault_name
-        if fault.kind is not None:
-            name = fault.kind
-        elif name is None and fault.hang:
-            name = "hang"
-        resp.payload = orjson.dumps(resp.body)
-        self.state.record(
-            arrival=now,
-            method=method,
-            path=path,
-            query=query,
-            body=body,
-            status=resp.status,
-            response=resp.payload,
-            recipients=recipients,
-            fault=name,
-            known_path=path in ENDPOINTS,
-            delay_s=resp.delay_s,
-            rate=rate,
-        )
-        return resp

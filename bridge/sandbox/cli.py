@@ -12,7 +12,8 @@ import signal
 import sys
 from typing import Any
 
-from bridge.sandbox.faults import FaultError, Faults
+from bridge.sandbox.fault_settings import FaultError
+from bridge.sandbox.faults import Faults
 from bridge.sandbox.options import (
     OptionsError,
     SandboxOptions,
@@ -23,7 +24,23 @@ from bridge.sandbox.server import SandboxServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the sandbox options to `parser` (all default to None = "not given")."""
+    """Add the sandbox options to `parser` (all default to None = "not given").
+
+    One function per concern, called in the order `--help` lists them."""
+    _add_server(parser)
+    _add_known_ids(parser)
+    _add_rate_limits(parser)
+    _add_answers_and_faults(parser)
+    _add_storage(parser)
+    _add_admin(parser)
+    _add_strictness(parser)
+    parser.add_argument(
+        "--config", metavar="FILE", help="JSON/YAML file with the same settings (snake_case)"
+    )
+
+
+def _add_server(parser: argparse.ArgumentParser) -> None:
+    """Where the sandbox listens and the API key it accepts."""
     a = parser.add_argument
     a("--host", help="address to bind (default 127.0.0.1)")
     a("--port", type=int, help="port to bind; 0 picks a free port (default 4010)")
@@ -31,6 +48,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--api-key",
         help="accepted REST API key (default: $BRAZE_SANDBOX_API_KEY or 'sandbox-api-key')",
     )
+
+
+def _add_known_ids(parser: argparse.ArgumentParser) -> None:
+    """The campaigns and Canvases the sandbox knows, and the Canvases it answers as paused or
+    archived."""
+    a = parser.add_argument
     a(
         "--campaign-id",
         action="append",
@@ -59,6 +82,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="ID",
         help="Canvas id answered with the 'archived' notice (repeatable)",
     )
+
+
+def _add_rate_limits(parser: argparse.ArgumentParser) -> None:
+    """Budgets and windows of the default, broadcast and sends_id pools."""
+    a = parser.add_argument
     a("--hourly-limit", type=int, help="default pool budget per window (default 250000)")
     a("--hourly-window-s", type=int, help="default pool window in seconds (default 3600)")
     a("--broadcast-limit", type=int, help="broadcast pool budget per window (default 250)")
@@ -70,6 +98,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a("--sends-id-daily-limit", type=int, help="new send ids per window (default 100)")
     a("--sends-id-window-s", type=int, help="sends_id pool window in seconds (default 86400)")
+
+
+def _add_answers_and_faults(parser: argparse.ArgumentParser) -> None:
+    """Success statuses per endpoint, injected faults and the random seed."""
+    a = parser.add_argument
     a(
         "--success-status",
         action="append",
@@ -78,6 +111,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     a("--faults", metavar="FILE_OR_JSON", help="fault settings: inline JSON or a JSON/YAML file")
     a("--seed", type=int, help="seed of the random generator (faults and ids)")
+
+
+def _add_storage(parser: argparse.ArgumentParser) -> None:
+    """How many recorded requests the sandbox keeps, by count and by memory."""
+    a = parser.add_argument
     a(
         "--record-limit",
         type=int,
@@ -88,18 +126,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="memory bound of the recorded requests in bytes (default 268435456)",
     )
+
+
+def _add_admin(parser: argparse.ArgumentParser) -> None:
+    """Who may call the /_sandbox/* API."""
+    a = parser.add_argument
     a(
         "--admin-token",
         help="second secret accepted by state-changing /_sandbox/* calls "
         "(default: $BRAZE_SANDBOX_ADMIN_TOKEN; the API key is always accepted)",
     )
-    flag = parser.add_argument
-    flag(
+    a(
         "--protect-inspection",
         action="store_const",
         const=True,
         help="require the API key or admin token for GET /_sandbox/* too",
     )
+
+
+def _add_strictness(parser: argparse.ArgumentParser) -> None:
+    """The readings of Braze's documentation where it is silent or ambiguous: the schedule
+    listing, targeting, send ids and the schedule object."""
+    flag = parser.add_argument
     flag(
         "--list-api-schedules",
         action="store_const",
@@ -126,7 +174,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         const=True,
         help="refuse both schedule flags together and zone designators on local times",
     )
-    a("--config", metavar="FILE", help="JSON/YAML file with the same settings (snake_case)")
 
 
 _FLAG_KEYS = (

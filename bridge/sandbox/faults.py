@@ -26,16 +26,15 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.sandbox import fault_settings as fs
+from bridge.sandbox.fault_settings import KNOWN, FaultError
+
 ERROR_TEXTS = {
     500: "Internal Server Error",
     502: "Bad Gateway",
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
-
-
-class FaultError(ValueError):
-    """Bad fault settings."""
 
 
 @dataclass(slots=True)
@@ -52,92 +51,7 @@ class Decision:
 NO_FAULT = Decision()
 
 
-def _rate(data: dict[str, Any], key: str) -> float:
-    v = data.get(key, 0)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 1:
-        raise FaultError(f"{key}: expected a number between 0 and 1")
-    return float(v)
-
-
-def _seconds(data: dict[str, Any], key: str, default: float | None) -> float | None:
-    v = data.get(key, default)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
-        raise FaultError(f"{key}: expected a number >= 0")
-    return float(v)
-
-
-def _latency(v: Any) -> tuple[float, float] | None:
-    if v is None:
-        return None
-    if isinstance(v, dict):
-        v = [v.get("min"), v.get("max")]
-    if isinstance(v, int | float) and not isinstance(v, bool):
-        v = [v, v]
-    if (
-        not isinstance(v, list)
-        or len(v) != 2
-        or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-        or not 0 <= v[0] <= v[1]
-    ):
-        raise FaultError("latency_ms: expected ms, [min, max] or {min, max} with 0 <= min <= max")
-    return float(v[0]), float(v[1])
-
-
-def _strings(data: dict[str, Any], key: str) -> tuple[str, ...]:
-    v = data.get(key, [])
-    if isinstance(v, str):
-        v = [v]
-    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-        raise FaultError(f"{key}: expected a list of non-empty strings")
-    return tuple(v)
-
-
-KNOWN = frozenset(
-    {
-        "seed",
-        "error_rate",
-        "error_statuses",
-        "latency_ms",
-        "hang_rate",
-        "hang_s",
-        "reset_rate",
-        "rate_limit_for_s",
-        "unauthorized_for_s",
-        "poison_prefixes",
-        "poison_ids",
-        "paths",
-        "forbidden_for_s",
-        "queued_rate",
-        "partial_error_rate",
-        "message_variations",
-        "duplicate_send_id_status",
-        "duplicate_send_id_message",
-    }
-)
 DUPLICATE_SEND_ID_TEXT = "send_id already exists"
-
-
-def _variations(v: Any) -> dict[str, dict[str, str | None]]:
-    """`message_variations`: {campaign_id: [variation ids] | {variation id: channel}}."""
-    if v is None:
-        return {}
-    if not isinstance(v, dict):
-        raise FaultError("message_variations: expected {campaign_id: [ids] | {id: channel}}")
-    out: dict[str, dict[str, str | None]] = {}
-    for cid, ids in v.items():
-        if isinstance(ids, list) and all(isinstance(x, str) and x for x in ids):
-            out[cid] = dict.fromkeys(ids)
-        elif isinstance(ids, dict) and all(
-            isinstance(k, str) and k and (c is None or isinstance(c, str)) for k, c in ids.items()
-        ):
-            out[cid] = dict(ids)
-        else:
-            raise FaultError(
-                f"message_variations[{cid}]: expected a list of ids or {{id: channel}}"
-            )
-    return out
 
 
 @dataclass
@@ -182,9 +96,9 @@ class Faults:
         if fseed is not None and (isinstance(fseed, bool) or not isinstance(fseed, int)):
             raise FaultError("seed: expected an integer")
         paths = data.get("paths")
-        rl_for = _seconds(data, "rate_limit_for_s", None)
-        unauth_for = _seconds(data, "unauthorized_for_s", None)
-        forbidden_for = _seconds(data, "forbidden_for_s", None)
+        rl_for = fs.seconds(data, "rate_limit_for_s", None)
+        unauth_for = fs.seconds(data, "unauthorized_for_s", None)
+        forbidden_for = fs.seconds(data, "forbidden_for_s", None)
         dup = data.get("duplicate_send_id_status")
         if dup is not None and (
             isinstance(dup, bool) or not isinstance(dup, int) or not 400 <= dup <= 499
@@ -195,21 +109,21 @@ class Faults:
             raise FaultError("duplicate_send_id_message: expected a non-empty string")
         return cls(
             spec=dict(data),
-            error_rate=_rate(data, "error_rate"),
+            error_rate=fs.rate(data, "error_rate"),
             error_statuses=tuple(statuses),
-            latency=_latency(data.get("latency_ms")),
-            hang_rate=_rate(data, "hang_rate"),
-            hang_s=_seconds(data, "hang_s", 60.0) or 0.0,
-            reset_rate=_rate(data, "reset_rate"),
+            latency=fs.latency(data.get("latency_ms")),
+            hang_rate=fs.rate(data, "hang_rate"),
+            hang_s=fs.seconds(data, "hang_s", 60.0) or 0.0,
+            reset_rate=fs.rate(data, "reset_rate"),
             rate_limit_until=now + rl_for if rl_for else 0.0,
             unauthorized_until=now + unauth_for if unauth_for else 0.0,
-            poison_prefixes=_strings(data, "poison_prefixes"),
-            poison_ids=frozenset(_strings(data, "poison_ids")),
-            paths=None if paths is None else frozenset(_strings(data, "paths")),
+            poison_prefixes=fs.strings(data, "poison_prefixes"),
+            poison_ids=frozenset(fs.strings(data, "poison_ids")),
+            paths=None if paths is None else frozenset(fs.strings(data, "paths")),
             forbidden_until=now + forbidden_for if forbidden_for else 0.0,
-            queued_rate=_rate(data, "queued_rate"),
-            partial_error_rate=_rate(data, "partial_error_rate"),
-            message_variations=_variations(data.get("message_variations")),
+            queued_rate=fs.rate(data, "queued_rate"),
+            partial_error_rate=fs.rate(data, "partial_error_rate"),
+            message_variations=fs.variations(data.get("message_variations")),
             duplicate_send_id_status=dup,
             duplicate_send_id_message=dup_text,
             rng=random.Random(fseed),

@@ -1,4 +1,5 @@
-"""Validation of `/messages/send`-style bodies: user lists and messaging objects (§3.3, §3.5)."""
+"""`/messages/send` and the checks of `/messages/*` bodies: user lists, subscription state,
+messaging objects (§3.3, §3.5)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,11 @@ from typing import Any
 
 import orjson
 
-from bridge.sandbox.validate import (
+from bridge.braze_facts import SEND_MESSAGE_KEYS
+from bridge.sandbox import targets
+from bridge.sandbox.audience import check_optional_audience
+from bridge.sandbox.context import Ctx, Outcome
+from bridge.sandbox.fields import (
     MAX_RECIPIENTS,
     MSG_TOO_MANY_ALIASES,
     MSG_TOO_MANY_IDS,
@@ -14,22 +19,10 @@ from bridge.sandbox.validate import (
     check_user_alias,
     is_int_id,
     optional_bool,
+    optional_str,
 )
+from bridge.sandbox.recipients import check_targeting
 
-SEND_MESSAGE_KEYS = frozenset(
-    {
-        "android_push",
-        "apple_push",
-        "content_card",
-        "email",
-        "kindle_push",
-        "web_push",
-        "webhook",
-        "whats_app",
-        "sms",
-    }
-)
-SCHEDULE_MESSAGE_KEYS = SEND_MESSAGE_KEYS - {"whats_app"}
 SUBSCRIPTION_STATES = frozenset({"opted_in", "subscribed", "all"})
 APPLE_PUSH_MAX = 1912
 ANDROID_PUSH_MAX = 4000
@@ -91,16 +84,7 @@ def check_messages(
         if not isinstance(obj, dict):
             raise Invalid(f"messages.{key} must be an object")
         if key in ("apple_push", "android_push"):
-            extra = obj.get("extra")
-            if extra is not None and not isinstance(extra, dict):
-                raise Invalid(
-                    "Invalid Extra Push Payload", f"messages.{key}.extra must be an object"
-                )
-            size = len(orjson.dumps(obj))
-            if key == "apple_push" and size > APPLE_PUSH_MAX:
-                raise Invalid("Apple Push Length Exceeded", f"{size} bytes > {APPLE_PUSH_MAX}")
-            if key == "android_push" and size > ANDROID_PUSH_MAX:
-                raise Invalid("Android Push Length Exceeded", f"{size} bytes > {ANDROID_PUSH_MAX}")
+            _check_push(key, obj)
         variation = obj.get("message_variation_id")
         if need_variation and (not isinstance(variation, str) or not variation):
             raise Invalid(
@@ -122,6 +106,48 @@ def check_messages(
                 )
 
 
+def _check_push(key: str, obj: dict[str, Any]) -> None:
+    """An apple_push / android_push object: `extra` is an object, the JSON within Braze's
+    documented length."""
+    extra = obj.get("extra")
+    if extra is not None and not isinstance(extra, dict):
+        raise Invalid("Invalid Extra Push Payload", f"messages.{key}.extra must be an object")
+    size = len(orjson.dumps(obj))
+    if key == "apple_push" and size > APPLE_PUSH_MAX:
+        raise Invalid("Apple Push Length Exceeded", f"{size} bytes > {APPLE_PUSH_MAX}")
+    if key == "android_push" and size > ANDROID_PUSH_MAX:
+        raise Invalid("Android Push Length Exceeded", f"{size} bytes > {ANDROID_PUSH_MAX}")
+
+
 def check_flags(body: dict[str, Any], *keys: str) -> None:
     for key in keys:
         optional_bool(body, key)
+
+
+def check_messages_targeting(ctx: Ctx, body: dict[str, Any]) -> tuple[int | None, bool]:
+    """Segment, subscription state, user lists, audience and `broadcast` of a `/messages/*`
+    body; returns (user count or None, whether it is a broadcast)."""
+    optional_str(body, "segment_id")
+    check_subscription_state(body)
+    n = check_user_lists(body)
+    check_optional_audience(body)
+    broadcast = check_targeting(
+        body,
+        n,
+        "external_user_ids/user_aliases",
+        segment_ok=True,
+        require_flag=ctx.opts.require_broadcast_flag,
+    )
+    return n, broadcast
+
+
+def messages_send(ctx: Ctx, body: dict[str, Any], _q: dict[str, str]) -> Outcome:
+    cid = targets.campaign_id(ctx, body, required=False)
+    send_id = targets.send_id(ctx, body, cid)
+    check_flags(body, "override_frequency_capping")
+    n, broadcast = check_messages_targeting(ctx, body)
+    check_messages(body.get("messages"), SEND_MESSAGE_KEYS, cid is not None, ctx.variations(cid))
+    out: dict[str, Any] = {"dispatch_id": ctx.dispatch_id(), "message": "success"}
+    if broadcast and cid is not None:  # API campaigns sent as a broadcast are tracked (§2.4)
+        out["send_id"] = send_id or ctx.state.ids.hex(8)
+    return Outcome(out, n or 0)

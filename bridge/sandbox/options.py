@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 import yaml
 
-from bridge.sandbox.validate import MAX_PROPERTIES_BYTES
+from bridge.sandbox.fields import MAX_PROPERTIES_BYTES
 
 DEFAULT_API_KEY = "sandbox-api-key"
 API_KEY_ENV = "BRAZE_SANDBOX_API_KEY"

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 DEFAULT = "default"
 BROADCAST = "broadcast"
 SENDS_ID = "sends_id"
@@ -115,3 +117,47 @@ class Pools:
     def state(self) -> dict[str, Any]:
         now = self.clock()
         return {name: pool.state(now) for name, pool in self.pools.items()}
+
+
+def is_broadcast(path: str, body: dict[str, Any]) -> bool:
+    """Whether a request goes to the broadcast pool: it targets a segment, an audience or the
+    whole campaign segment, and names no users ("when only specifying a segment or Connected
+    Audience"). `segment_id` counts on `/messages/*` only (elsewhere it is not a parameter)."""
+    if body.get("recipients") or body.get("external_user_ids") or body.get("user_aliases"):
+        return False
+    return (
+        body.get("broadcast") is True
+        or body.get("audience") is not None
+        or (path.startswith("/messages/") and body.get("segment_id") is not None)
+    )
+
+
+def audience_key(body: dict[str, Any]) -> str:
+    """The "unique audience" of a broadcast request (§2.3 rule 4)."""
+    parts = [
+        body.get("campaign_id"),
+        body.get("canvas_id"),
+        body.get("segment_id"),
+        body.get("audience"),
+    ]
+    return orjson.dumps(parts, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def charge(
+    pools: Pools,
+    pool_name: str,
+    broadcast_capable: bool,
+    path: str,
+    body: dict[str, Any],
+    now: float,
+) -> tuple[Pool, bool]:
+    """Charge one request to its pool; returns the pool and whether the budget allowed it.
+
+    Broadcast requests of a broadcast-capable endpoint go to the broadcast pool (and its
+    per-audience budget when set); `sends_id` requests are charged by their handler, only
+    when they create a new send id."""
+    pool = pools[pool_name]
+    if broadcast_capable and is_broadcast(path, body):
+        pool = pools[BROADCAST]
+        return pool, pool.take(now, audience_key(body) if pool.sub_limit else None)
+    return pool, pool_name == SENDS_ID or pool.take(now)

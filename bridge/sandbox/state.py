@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from bridge.sandbox.validate import Schedule
+from bridge.sandbox.schedule_object import Schedule
 
 LOCAL_STARTED = "the local-time send has started in some time zone; Braze does not apply it"
 MAX_IGNORED_UPDATES = 20

@@ -7,8 +7,13 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from sandbox_helpers import Sandbox, campaign, canvas, message, rcpt
+
+from bridge.sandbox.app import SandboxApp
+from bridge.sandbox.options import SandboxOptions
+from tests.support.wait import wait_for
 
 
 def statuses(sb: Sandbox, n: int, path: str = "/campaigns/trigger/send") -> list[int]:
@@ -59,7 +64,8 @@ def test_latency_does_not_block_other_connections(sandbox: Sandbox) -> None:
 
     th = threading.Thread(target=slow)
     th.start()
-    time.sleep(0.05)
+    # the slow request is recorded on arrival, before its injected latency
+    wait_for("the slow request to arrive", lambda: sandbox.requests(path="/canvas/trigger/send"), 5)
     t = time.perf_counter()
     assert sandbox.post("/campaigns/trigger/send", campaign()).status_code == 200
     assert time.perf_counter() - t < 0.3
@@ -87,22 +93,37 @@ def test_connection_reset(sandbox: Sandbox) -> None:
 
 
 def test_rate_limit_window(sandbox: Sandbox) -> None:
-    sandbox.post("/_sandbox/faults", {"rate_limit_for_s": 0.5})
+    sandbox.post("/_sandbox/faults", {"rate_limit_for_s": 30})
     r = sandbox.post("/campaigns/trigger/send", campaign())
     assert r.status_code == 429
     assert r.headers["X-RateLimit-Remaining"] == "0"
     assert r.json() == {"message": "Rate limit exceeded"}
-    time.sleep(0.6)
-    assert sandbox.post("/campaigns/trigger/send", campaign()).status_code == 200
 
 
 def test_unauthorized_window(sandbox: Sandbox) -> None:
-    sandbox.post("/_sandbox/faults", {"unauthorized_for_s": 0.5})
+    sandbox.post("/_sandbox/faults", {"unauthorized_for_s": 30})
     r = sandbox.post("/campaigns/trigger/send", campaign())
     assert r.status_code == 401
     assert r.json()["message"].startswith("Invalid API key")
-    time.sleep(0.6)
-    assert sandbox.post("/campaigns/trigger/send", campaign()).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("spec", "status"), [({"rate_limit_for_s": 0.5}, 429), ({"unauthorized_for_s": 0.5}, 401)]
+)
+def test_fault_windows_end(spec: dict[str, Any], status: int) -> None:
+    """The 429 / 401 windows last their length on the sandbox's clock (a fake one here)."""
+    now = [1_000_000.0]
+    app = SandboxApp(SandboxOptions(api_key="k", faults=spec), lambda: now[0])
+    headers = {"authorization": "Bearer k", "content-type": "application/json"}
+    raw = orjson.dumps(campaign())
+    first = app.handle("POST", "/campaigns/trigger/send", headers, raw)
+    assert first.status == status
+    if status == 429:
+        assert first.rate is not None and first.rate[1] == 0
+    now[0] += 0.45
+    assert app.handle("POST", "/campaigns/trigger/send", headers, raw).status == status
+    now[0] += 0.1
+    assert app.handle("POST", "/campaigns/trigger/send", headers, raw).status == 200
 
 
 def test_poison_recipients_allow_bisecting(make_sandbox: Callable[..., Sandbox]) -> None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import orjson
 from sandbox_helpers import Sandbox, campaign, message, rate_headers
+
+from bridge.sandbox.app import SandboxApp
+from bridge.sandbox.options import SandboxOptions
+from bridge.sandbox.responses import Response
 
 
 def test_headers_default_pool(sandbox: Sandbox) -> None:
@@ -37,23 +42,32 @@ def test_429_after_budget_and_not_accepted(make_sandbox: Callable[..., Sandbox])
     assert [q["status"] for q in sb.requests()] == [200, 200, 200, 429, 429, 429]
 
 
-def test_window_reset(make_sandbox: Callable[..., Sandbox]) -> None:
-    sb = make_sandbox(hourly_limit=2, hourly_window_s=2)
-    # start right after a window boundary so the first three requests share a window
-    time.sleep(2 - time.time() % 2 + 0.02)
-    first = sb.post("/campaigns/trigger/send", campaign())
-    assert first.status_code == 200
-    assert sb.post("/campaigns/trigger/send", campaign()).status_code == 200
-    r = sb.post("/campaigns/trigger/send", campaign())
-    assert r.status_code == 429
-    reset = rate_headers(r)[2]
-    assert reset == rate_headers(first)[2]
+def test_window_reset() -> None:
+    """The pool resets at the clock-aligned window end (the sandbox's clock is a fake one)."""
+    now = [1_000_000.01]  # right after a 2 s window boundary
+    app = SandboxApp(SandboxOptions(api_key="k", hourly_limit=2, hourly_window_s=2), lambda: now[0])
+    headers = {"authorization": "Bearer k", "content-type": "application/json"}
+    raw = orjson.dumps(campaign())
+
+    def send() -> Response:
+        now[0] += 0.01
+        return app.handle("POST", "/campaigns/trigger/send", headers, raw)
+
+    first = send()
+    assert first.status == 200
+    assert send().status == 200
+    r = send()
+    assert r.status == 429
+    assert r.rate is not None and first.rate is not None
+    reset = r.rate[2]
+    assert reset == first.rate[2]
     assert reset % 2 == 0
-    time.sleep(max(0.0, reset - time.time()) + 0.02)
-    r = sb.post("/campaigns/trigger/send", campaign())
-    assert r.status_code == 200
-    assert rate_headers(r)[1] == 1
-    assert rate_headers(r)[2] == reset + 2
+    now[0] = reset + 0.02
+    r = send()
+    assert r.status == 200
+    assert r.rate is not None
+    assert r.rate[1] == 1
+    assert r.rate[2] == reset + 2
 
 
 def test_broadcast_pool_is_separate(make_sandbox: Callable[..., Sandbox]) -> None:
