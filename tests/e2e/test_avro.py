@@ -78,9 +78,10 @@ def test_confluent_avro_through_the_bridge(
     try:
         assert wait_committed(kafka_bootstrap, group, [topic], 90), bridge.log()[-3000:]
     finally:
-        assert bridge.stop() == 0
+        rc = bridge.stop()
         reqs = sandbox.requests()
         sandbox.stop()
+    assert rc == 0, bridge.log()[-3000:]
     got = {r["external_user_id"]: r["trigger_properties"] for r in accepted_recipients(reqs)}
     assert len(got) == 200
     assert got["u7"] == {"order_id": "o7", "total": 7.0, "at": "2027-01-15T08:00:00.007000Z"}

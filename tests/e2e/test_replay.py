@@ -80,7 +80,8 @@ def test_replay_after_fix_delivers_and_loop_guard_stops_poison(
     try:
         assert wait_committed(kafka_bootstrap, group, [orders], 90), bridge.log()[-2000:]
     finally:
-        assert bridge.stop() == 0
+        rc = bridge.stop()
+    assert rc == 0, bridge.log()[-2000:]
     first = read_all(kafka_bootstrap, dlq)
     classes = Counter(dict(m.headers())["__bridge.errors.class"].decode() for m in first)
     assert classes == {"bad_request": 60, "DecodeError": 1}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 
 from tests.support.kafka import create_topics, produce, unique, wait_committed
 from tests.support.procs import API_KEY, REPO, Bridge, Sandbox
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -96,7 +96,8 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
     try:
         assert wait_committed(kafka_bootstrap, group, [orders], 90), a.log()[-3000:]
     finally:
-        assert a.stop() == 0
+        rc = a.stop()
+    assert rc == 0, a.log()[-3000:]
     created = {
         r["body"]["recipients"][0]["trigger_properties"]["order_id"]: r["response"]
         for r in sandbox.requests("/campaigns/trigger/schedule/create")
@@ -111,7 +112,12 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
     b1 = Bridge(tmp_path, cfg, name="b1").start()
     b2 = Bridge(tmp_path, cfg, name="b2").start()
     try:
-        time.sleep(3)  # both joined the group
+        wait_for(
+            "both replicas to join the group",
+            lambda: all("partitions assigned" in b.log() for b in (b1, b2)),
+            60,
+            0.3,
+        )
         produce(kafka_bootstrap, on(orders, later))
         assert wait_committed(kafka_bootstrap, group, [orders], 90), b1.log()[-3000:]
         out = subprocess.run(
@@ -133,7 +139,8 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
             env={"BRAZE_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"},
         )
     finally:
-        assert b1.stop() == 0 and b2.stop() == 0
+        rcs = (b1.stop(), b2.stop())
+    assert rcs == (0, 0), (b1.log()[-2000:], b2.log()[-2000:])
     updates = sandbox.requests("/campaigns/trigger/schedule/update")
     deletes = sandbox.requests("/campaigns/trigger/schedule/delete")
     assert all(r["status"] == 200 for r in updates + deletes), [
