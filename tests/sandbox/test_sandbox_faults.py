@@ -59,7 +59,7 @@ def test_latency_does_not_block_other_connections(sandbox: Sandbox) -> None:
 
     th = threading.Thread(target=slow)
     th.start()
-    time.sleep(0.05)
+    time.sleep(0.05)  # the behaviour under test: the slow request is in flight meanwhile
     t = time.perf_counter()
     assert sandbox.post("/campaigns/trigger/send", campaign()).status_code == 200
     assert time.perf_counter() - t < 0.3
@@ -92,7 +92,7 @@ def test_rate_limit_window(sandbox: Sandbox) -> None:
     assert r.status_code == 429
     assert r.headers["X-RateLimit-Remaining"] == "0"
     assert r.json() == {"message": "Rate limit exceeded"}
-    time.sleep(0.6)
+    time.sleep(0.6)  # the behaviour under test: the 0.5 s fault window runs out
     assert sandbox.post("/campaigns/trigger/send", campaign()).status_code == 200
 
 
@@ -101,7 +101,7 @@ def test_unauthorized_window(sandbox: Sandbox) -> None:
     r = sandbox.post("/campaigns/trigger/send", campaign())
     assert r.status_code == 401
     assert r.json()["message"].startswith("Invalid API key")
-    time.sleep(0.6)
+    time.sleep(0.6)  # the behaviour under test: the 0.5 s fault window runs out
     assert sandbox.post("/campaigns/trigger/send", campaign()).status_code == 200
 
 

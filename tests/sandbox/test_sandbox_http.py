@@ -42,6 +42,7 @@ def connect(sb: Sandbox) -> socket.socket:
 def test_split_packets_and_pipelining(sandbox: Sandbox) -> None:
     with connect(sandbox) as s:
         req = raw_request()
+        # the behaviour under test: a request split over packets sent 50 ms apart
         s.sendall(req[:10])
         time.sleep(0.05)
         s.sendall(req[10:70])

@@ -40,7 +40,7 @@ def test_429_after_budget_and_not_accepted(make_sandbox: Callable[..., Sandbox])
 def test_window_reset(make_sandbox: Callable[..., Sandbox]) -> None:
     sb = make_sandbox(hourly_limit=2, hourly_window_s=2)
     # start right after a window boundary so the first three requests share a window
-    time.sleep(2 - time.time() % 2 + 0.02)
+    time.sleep(2 - time.time() % 2 + 0.02)  # the windows are clock-aligned: wait for one
     first = sb.post("/campaigns/trigger/send", campaign())
     assert first.status_code == 200
     assert sb.post("/campaigns/trigger/send", campaign()).status_code == 200
@@ -49,7 +49,7 @@ def test_window_reset(make_sandbox: Callable[..., Sandbox]) -> None:
     reset = rate_headers(r)[2]
     assert reset == rate_headers(first)[2]
     assert reset % 2 == 0
-    time.sleep(max(0.0, reset - time.time()) + 0.02)
+    time.sleep(max(0.0, reset - time.time()) + 0.02)  # the behaviour under test: the reset
     r = sb.post("/campaigns/trigger/send", campaign())
     assert r.status_code == 200
     assert rate_headers(r)[1] == 1
