@@ -102,7 +102,7 @@ class _Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests.append(SeenRequest(method, self.path, dict(self.headers.items()), body))
         if st.delay_s:
-            time.sleep(st.delay_s)
+            time.sleep(st.delay_s)  # the behaviour under test: a slow registry
         if st.fail_status is not None:
             self._send(st.fail_status, st.fail_body)
             return
