@@ -212,10 +212,13 @@ def test_end_to_end_thousands_of_events(kafka_bootstrap: str, tmp_path: Path) ->
     dl = read_all(kafka_bootstrap, dlq)
     stages = Counter(dict(m.headers())["__bridge.errors.stage"].decode() for m in dl)
     assert stages == {"decode": garbage, "rules": 2 * missing}
+    source = {(m.partition(), m.offset()): m.value() for m in read_all(kafka_bootstrap, orders)}
     for m in dl:
         h = dict(m.headers())
         assert h["__bridge.errors.topic"].decode() == orders
-        assert int(h["__bridge.errors.offset"]) >= 0
+        # partition and offset name the very record that was dead-lettered
+        where = (int(h["__bridge.errors.partition"]), int(h["__bridge.errors.offset"]))
+        assert source.get(where) == m.value(), where
         if h["__bridge.errors.stage"] == b"decode":
             assert m.value().startswith(b"{not json")
             assert b"invalid JSON" in h["__bridge.errors.message"]
