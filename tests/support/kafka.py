@@ -114,8 +114,7 @@ def wait_committed(bootstrap: str, group: str, topics: list[str], timeout: float
     return bool(
         poll_until(
             lambda: all(
-                caught_up(committed(bootstrap, group, t), end_offsets(bootstrap, t))
-                for t in topics
+                caught_up(committed(bootstrap, group, t), end_offsets(bootstrap, t)) for t in topics
             ),
             timeout,
             0.5,
