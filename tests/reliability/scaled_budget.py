@@ -97,4 +97,4 @@ def first_window_end(sandbox: Sandbox) -> float:
 def let_windows_run(until: float) -> None:
     """Sleep until wall-clock time ``until``: the measured windows are the behaviour under
     test, so they have to elapse; nothing can be waited for instead."""
-    time.sleep(max(0.0, until - time.time()))
+    time.sleep(max(0.0, until - time.time()))  # the windows are the behaviour under test

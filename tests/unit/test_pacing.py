@@ -176,12 +176,12 @@ def test_priority_gate_admits_transactional_waiters_first() -> None:
             async with gate.slot(prio):
                 order.append(name)
 
-        # asyncio.sleep(0) is one turn of the event loop, not a timed wait: the waiters
-        # created before it have run up to the gate and queue there, in this order
         tasks = [asyncio.create_task(waiter(f"bulk{i}", BULK)) for i in range(3)]
+        # one turn of the event loop, not a timed wait: the waiters created before it have
+        # run up to the gate and queue there, in this order
         await asyncio.sleep(0)
         tasks.append(asyncio.create_task(waiter("tx", TRANSACTIONAL)))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # (as above)
         gate.release()
         await asyncio.gather(*tasks)
 
