@@ -184,7 +184,17 @@ def even(
     )
 
 
-def _stream(bootstrap: str, topic: str, prefix: str, rate: float, seconds: float) -> set[str]:
+def paced_stream(
+    bootstrap: str,
+    topic: str,
+    prefix: str,
+    rate: float,
+    seconds: float,
+    event_type: str = ev.MATCH_TYPE,
+) -> set[str]:
+    """Produce ``rate`` keyless events a second for ``seconds`` (ids ``prefix0``, ...); each
+    carries its production time in ``ts``, for :func:`trigger_latencies`. Returns the ids.
+    The benchmark and ``tests/reliability/test_budget_priorities.py`` both use it."""
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
     ids: set[str] = set()
     start = time.time()
@@ -193,8 +203,7 @@ def _stream(bootstrap: str, topic: str, prefix: str, rate: float, seconds: float
         eid = f"{prefix}{i}"
         ids.add(eid)
         p.produce(
-            topic,
-            orjson.dumps({"type": ev.MATCH_TYPE, "id": eid, "ts": now, "user": {"id": eid}}),
+            topic, orjson.dumps({"type": event_type, "id": eid, "ts": now, "user": {"id": eid}})
         )
         p.poll(0)
         i += 1
@@ -203,11 +212,15 @@ def _stream(bootstrap: str, topic: str, prefix: str, rate: float, seconds: float
     return ids
 
 
-def _tx_latencies(sandbox: Sandbox, ids: set[str]) -> dict[str, float]:
+def trigger_latencies(
+    requests: Sequence[dict[str, Any]], campaign: str, ids: set[str]
+) -> dict[str, float]:
+    """Event id -> seconds from production (``ts``, see :func:`paced_stream`) to the first
+    accepted trigger request of ``campaign`` that carried it, for the ``ids`` delivered."""
     out: dict[str, float] = {}
-    for r in sandbox.requests(path=TRIGGER):
+    for r in requests:
         body = r["body"] if isinstance(r.get("body"), dict) else {}
-        if body.get("campaign_id") != "bench-tx" or not 200 <= r["status"] < 300:
+        if body.get("campaign_id") != campaign or not 200 <= r["status"] < 300:
             continue
         for rc in body.get("recipients") or []:
             tp = rc.get("trigger_properties") or {}
@@ -216,9 +229,14 @@ def _tx_latencies(sandbox: Sandbox, ids: set[str]) -> dict[str, float]:
     return out
 
 
-def _pct(xs: list[float], q: float) -> float:
+def percentile(xs: Sequence[float], q: float) -> float:
+    """The ``q`` quantile of ``xs`` (nearest rank); NaN for no values."""
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, math.ceil(len(xs) * q) - 1))] if xs else math.nan
+
+
+def _tx_latencies(sandbox: Sandbox, ids: set[str]) -> dict[str, float]:
+    return trigger_latencies(sandbox.requests(path=TRIGGER), "bench-tx", ids)
 
 
 def priorities(ctx: Ctx, src: Path | None = None) -> dict[str, Any]:
@@ -257,9 +275,9 @@ def priorities(ctx: Ctx, src: Path | None = None) -> dict[str, Any]:
     b = BridgeProc(ctx.workdir, cfg, name="priorities", prefix=_prefix(src))
     try:
         b.wait_ready(60)
-        warm = _stream(ctx.bootstrap, tx, "w", rate, 1.0)  # assignment, connections
+        warm = paced_stream(ctx.bootstrap, tx, "w", rate, 1.0)  # assignment, connections
         wait_until(lambda: len(_tx_latencies(sandbox, warm)) == len(warm), 90, 0.5, "warm-up")
-        quiet_ids = _stream(ctx.bootstrap, tx, "q", rate, window)
+        quiet_ids = paced_stream(ctx.bootstrap, tx, "q", rate, window)
         wait_until(
             lambda: len(_tx_latencies(sandbox, quiet_ids)) == len(quiet_ids), 60, 0.5, "quiet"
         )
@@ -272,7 +290,7 @@ def priorities(ctx: Ctx, src: Path | None = None) -> dict[str, Any]:
             "backlog consumed",
         )
         t0 = time.time()
-        busy_ids = _stream(ctx.bootstrap, tx, "b", rate, 2 * window)
+        busy_ids = paced_stream(ctx.bootstrap, tx, "b", rate, 2 * window)
         try:
             wait_until(
                 lambda: len(_tx_latencies(sandbox, busy_ids)) == len(busy_ids),
@@ -299,10 +317,10 @@ def priorities(ctx: Ctx, src: Path | None = None) -> dict[str, Any]:
     undelivered = len(busy_ids) - len(busy)
     # an undelivered event counts as the whole run's length (a lower bound of its latency)
     busy_lat = list(busy.values()) + [t1 - t0] * undelivered
-    p99q, p99b = _pct(list(quiet.values()), 0.99), _pct(busy_lat, 0.99)
+    p99q, p99b = percentile(list(quiet.values()), 0.99), percentile(busy_lat, 0.99)
     print(
-        f"  transactional p50/p99: quiet {_pct(list(quiet.values()), 0.5):.3f}/{p99q:.3f}s, "
-        f"bulk backlog {_pct(busy_lat, 0.5):.3f}/{p99b:.3f}s ({undelivered} undelivered); "
+        f"  transactional p50/p99: quiet {percentile(list(quiet.values()), 0.5):.3f}/{p99q:.3f}s, "
+        f"bulk backlog {percentile(busy_lat, 0.5):.3f}/{p99b:.3f}s ({undelivered} undelivered); "
         f"bulk requests {len(bulk_times)}, 429 {n429}",
         flush=True,
     )

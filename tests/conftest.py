@@ -80,13 +80,9 @@ def registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def _stop_leftover_processes() -> Iterator[None]:
     """A test that fails half-way must not leave its sandbox or bridge running."""
     yield
-    from tests.support.procs import LIVE
+    from tests.support.procs import stop_all
 
-    for proc in list(LIVE):
-        try:
-            proc.stop()
-        except Exception:  # noqa: BLE001, S110 - best effort clean-up
-            pass
+    stop_all()
 
 
 @pytest.fixture(autouse=True)

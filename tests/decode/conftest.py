@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +21,8 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+
+from tests.support.wait import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
@@ -102,7 +103,7 @@ class _Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.requests.append(SeenRequest(method, self.path, dict(self.headers.items()), body))
         if st.delay_s:
-            time.sleep(st.delay_s)
+            time.sleep(st.delay_s)  # the behaviour under test: a slow registry
         if st.fail_status is not None:
             self._send(st.fail_status, st.fail_body)
             return
@@ -167,10 +168,7 @@ def registry_server() -> Iterator[RegistryServer]:
 @pytest.fixture
 def closed_port_url() -> str:
     """A loopback URL nobody listens on (connection refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @pytest.fixture

@@ -90,7 +90,7 @@ def test_unknown_id_is_permanent_and_negatively_cached(registry_server: Registry
     with pytest.raises(SchemaNotFoundError):
         client.get_schema(42)
     assert registry_server.state.gets() == 1  # second miss answered from the negative cache
-    time.sleep(0.25)
+    time.sleep(0.25)  # the behaviour under test: the 0.2 s negative TTL runs out
     registry_server.state.add(SCHEMA)  # id 1
     registry_server.state.schemas[42] = registry_server.state.schemas.pop(1)
     assert json.loads(client.get_schema(42).schema) == SCHEMA  # TTL over: asked again

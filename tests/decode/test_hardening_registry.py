@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import pytest
 
 from bridge.decode.registry import SchemaNotFoundError, SchemaRegistryClient
 from bridge.errors import SchemaRegistryUnavailable
+from tests.support.wait import wait_for
 
 from .conftest import RegistryServer
 
@@ -53,14 +55,14 @@ def test_lookups_resume_once_the_budget_recovers(registry_server: RegistryServer
     with pytest.raises(SchemaRegistryUnavailable):
         client.get_schema(sid)  # deferred: transient, the partition retries later
     registry_server.state.delay_s = 0.0
-    deadline = time.monotonic() + 10
-    while True:
+
+    def lookup() -> Any:
         try:
-            found = client.get_schema(sid)
-            break
+            return client.get_schema(sid)
         except SchemaRegistryUnavailable:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+            return None  # deferred while the budget recovers
+
+    found = wait_for("the lookup budget to recover", lookup, 10)
     assert json.loads(found.schema) == SCHEMA
     with pytest.raises(SchemaNotFoundError):
         client.get_schema(2000)  # negatively cached: no request, no budget

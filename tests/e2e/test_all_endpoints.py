@@ -86,9 +86,10 @@ def test_every_endpoint_end_to_end(kafka_bootstrap: str, tmp_path: Path) -> None
             env={"BRAZE_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"},
         )
     finally:
-        assert bridge.stop() == 0
+        rc = bridge.stop()
         reqs = sandbox.requests()
         sandbox.stop()
+    assert rc == 0, bridge.log()[-3000:]
     ok = {r["path"] for r in reqs if 200 <= r["status"] < 300}
     bad = [
         (r["path"], r["status"], r["response"])

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from bridge.decode.registry import SchemaRegistryClient
+from tests.support.config import bridge_config
 from tests.support.kafka import create_topics, produce, read_all, unique, wait_committed
 from tests.support.procs import Bridge, Sandbox, accepted_recipients
 
@@ -47,18 +48,16 @@ def test_confluent_avro_through_the_bridge(
     produce(kafka_bootstrap, events)
     sandbox = Sandbox()
     group = unique("grp")
-    cfg = {
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "group_id": group,
-            "dead_letter_topic": dlq,
-        },
-        "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
-        "batching": {"linger_ms": 50},
-        "observability": {"port": 0},
-        "decoding": {topic: {"format": "confluent_avro"}},
-        "schema_registry": {"url": registry_url},
-        "rules": [
+    cfg = bridge_config(
+        kafka_bootstrap,
+        sandbox.url,
+        group=group,
+        dlq=dlq,
+        batching={"linger_ms": 50},
+        observability={"port": 0},
+        decoding={topic: {"format": "confluent_avro"}},
+        schema_registry={"url": registry_url},
+        rules=[
             {
                 "name": "shipped",
                 "topic": topic,
@@ -73,14 +72,15 @@ def test_confluent_avro_through_the_bridge(
                 },
             }
         ],
-    }
+    )
     bridge = Bridge(tmp_path, cfg).start()
     try:
         assert wait_committed(kafka_bootstrap, group, [topic], 90), bridge.log()[-3000:]
     finally:
-        assert bridge.stop() == 0
+        rc = bridge.stop()
         reqs = sandbox.requests()
         sandbox.stop()
+    assert rc == 0, bridge.log()[-3000:]
     got = {r["external_user_id"]: r["trigger_properties"] for r in accepted_recipients(reqs)}
     assert len(got) == 200
     assert got["u7"] == {"order_id": "o7", "total": 7.0, "at": "2027-01-15T08:00:00.007000Z"}

@@ -13,17 +13,18 @@ import json
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
+from tests.support.http import serve
 from tests.support.kafka import create_topics, produce, read_all, unique, wait_committed
 from tests.support.procs import API_KEY, REPO, Bridge
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -37,32 +38,18 @@ class _Braze:
         self.partial = True
         self.bodies: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        outer = self
+        self.url = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = orjson.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                with outer.lock:
-                    outer.bodies.append(body)
-                    partial = outer.partial
-                ids = [r.get("external_user_id") for r in body.get("recipients", [])]
-                answer: dict[str, Any] = {"message": "success", "dispatch_id": "d-1"}
-                if partial and "user-2" in ids:
-                    answer["errors"] = [ERROR_TEXT]
-                data = orjson.dumps(answer)
-                self.send_response(201)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+    def answer(self, request: httpx.Request) -> httpx.Response:
+        body = orjson.loads(request.content)
+        with self.lock:
+            self.bodies.append(body)
+            partial = self.partial
+        ids = [r.get("external_user_id") for r in body.get("recipients", [])]
+        answer: dict[str, Any] = {"message": "success", "dispatch_id": "d-1"}
+        if partial and "user-2" in ids:
+            answer["errors"] = [ERROR_TEXT]
+        return httpx.Response(201, json=answer)
 
     def recipients(self) -> list[str]:
         with self.lock:
@@ -72,21 +59,9 @@ class _Braze:
 @pytest.fixture
 def braze() -> Iterator[_Braze]:
     b = _Braze()
-    try:
+    with serve(b.answer) as url:
+        b.url = url
         yield b
-    finally:
-        b.server.shutdown()
-        b.server.server_close()
-
-
-def _wait(fn: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_2xx_with_errors_dead_letters_the_named_recipient_as_partial_and_replays_it(
@@ -122,18 +97,20 @@ def test_2xx_with_errors_dead_letters_the_named_recipient_as_partial_and_replays
     try:
         produce(kafka_bootstrap, events)
         assert wait_committed(kafka_bootstrap, group, [orders], 60), bridge.log()[-3000:]
-        partial = _wait(
+        partial = wait_for(
+            "the partial dead letter counted",
             lambda: bridge.metric(
                 "bridge_events_dead_lettered_total", {"stage": "deliver", "reason": "partial"}
             ),
             30,
-            "the partial dead letter counted",
+            0.2,
         )
         assert partial == 1
         assert bridge.metric("bridge_events_dead_lettered_total") == 1
         assert bridge.metric("bridge_recipients_sent_total") == 2
     finally:
-        assert bridge.stop() == 0
+        rc = bridge.stop()
+    assert rc == 0, bridge.log()[-3000:]
     assert sorted(braze.recipients()) == ["user-1", "user-2", "user-3"]
     (rec,) = read_all(kafka_bootstrap, dlq)
     headers = {k: (v or b"").decode() for k, v in rec.headers()}

@@ -145,8 +145,9 @@ def test_health_reload_shadow_dedupe_and_logs(kafka_bootstrap: str, tmp_path: Pa
         assert bridge.metric("bridge_events_dead_lettered_total") == 0
         metrics_text = bridge.metrics()
     finally:
-        assert bridge.stop() == 0
+        rc = bridge.stop()
         sandbox_log = sandbox.stop()
+    assert rc == 0, bridge.log()[-3000:]
     log = bridge.log()
     assert "HALTED" in log and "config reload failed" in log
     assert "rules[0].campaign: Extra inputs are not permitted" in log

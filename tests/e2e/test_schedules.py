@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from tests.support.config import bridge_config
 from tests.support.kafka import create_topics, produce, unique, wait_committed
 from tests.support.procs import API_KEY, REPO, Bridge, Sandbox
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,17 +35,15 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
     create_topics(kafka_bootstrap, {orders: 2, dlq: 1})
     sandbox = Sandbox()
     group = unique("grp")
-    cfg = {
-        "kafka": {
-            "bootstrap_servers": kafka_bootstrap,
-            "group_id": group,
-            "dead_letter_topic": dlq,
-            "state_topic": state,
-        },
-        "braze": {"rest_endpoint": sandbox.url, "api_key": "${BRAZE_API_KEY}"},
-        "batching": {"linger_ms": 50},
-        "observability": {"port": 0},
-        "rules": [
+    cfg = bridge_config(
+        kafka_bootstrap,
+        sandbox.url,
+        group=group,
+        dlq=dlq,
+        kafka={"state_topic": state},
+        batching={"linger_ms": 50},
+        observability={"port": 0},
+        rules=[
             {
                 "name": "wismo",
                 "topic": orders,
@@ -86,7 +85,7 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
                 "recipient": {"external_user_id": "$.user.id"},
             },
         ],
-    }
+    )
     ids = [f"o{i}" for i in range(20)]
     produce(
         kafka_bootstrap,
@@ -96,7 +95,8 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
     try:
         assert wait_committed(kafka_bootstrap, group, [orders], 90), a.log()[-3000:]
     finally:
-        assert a.stop() == 0
+        rc = a.stop()
+    assert rc == 0, a.log()[-3000:]
     created = {
         r["body"]["recipients"][0]["trigger_properties"]["order_id"]: r["response"]
         for r in sandbox.requests("/campaigns/trigger/schedule/create")
@@ -111,7 +111,12 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
     b1 = Bridge(tmp_path, cfg, name="b1").start()
     b2 = Bridge(tmp_path, cfg, name="b2").start()
     try:
-        time.sleep(3)  # both joined the group
+        wait_for(
+            "both replicas to join the group",
+            lambda: all("partitions assigned" in b.log() for b in (b1, b2)),
+            60,
+            0.3,
+        )
         produce(kafka_bootstrap, on(orders, later))
         assert wait_committed(kafka_bootstrap, group, [orders], 90), b1.log()[-3000:]
         out = subprocess.run(
@@ -133,7 +138,8 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
             env={"BRAZE_API_KEY": API_KEY, "PATH": "/usr/bin:/bin"},
         )
     finally:
-        assert b1.stop() == 0 and b2.stop() == 0
+        rcs = (b1.stop(), b2.stop())
+    assert rcs == (0, 0), (b1.log()[-2000:], b2.log()[-2000:])
     updates = sandbox.requests("/campaigns/trigger/schedule/update")
     deletes = sandbox.requests("/campaigns/trigger/schedule/delete")
     assert all(r["status"] == 200 for r in updates + deletes), [
@@ -150,9 +156,8 @@ def test_schedule_lifecycle_across_restart_and_two_replicas(
     assert all(s["schedule"]["time"] == "2030-06-03T06:00:00Z" for s in live)
     # the send id was created once over three bridge starts
     assert len(sandbox.requests("/sends/id/create")) == 1
-    assert all(
-        r["body"].get("send_id") == "thanks-1" for r in sandbox.requests("/campaigns/trigger/send")
-    )
+    thanks = sandbox.requests("/campaigns/trigger/send")
+    assert thanks and all(r["body"].get("send_id") == "thanks-1" for r in thanks)
     # `braze-bridge schedules` lists what the bridge tracks
     assert out.returncode == 0, out.stderr[-2000:]
     doc = orjson.loads(out.stdout)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from confluent_kafka import Producer
 from bridge.kafka.deadletter import TRUNCATED, DeadLetterWriter, context_headers
 from bridge.models import Record
 from tests.support.kafka import create_topics, read_all, unique
+from tests.support.wait import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +50,12 @@ def _write(
     )
     acks: list[int] = []
     writer.send(record, headers, lambda: acks.append(1))
-    deadline = time.monotonic() + 60
-    while not acks and time.monotonic() < deadline:
-        writer.poll()
-        time.sleep(0.01)
+
+    def acked() -> list[int]:
+        writer.poll()  # delivery reports run inside poll()
+        return acks
+
+    wait_for("the dead letter acknowledged", acked, 60, 0.01)
     assert producer.flush(10) == 0
     assert acks == [1]
     assert writer.pending == 0

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import orjson
 import pytest
 
 from bridge.kafka.rdlog import RdKafkaLogger
+from tests.support.wait import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,19 +66,12 @@ _DEAD_BROKER = textwrap.dedent(
 )
 
 
-def _dead_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()  # nothing listens there: a broker that is down
-    return port
-
-
 @pytest.mark.integration
 def test_broker_down_gives_json_lines_only_and_a_bounded_count() -> None:
     seconds = 12.0
     proc = subprocess.run(
-        [sys.executable, "-c", _DEAD_BROKER, f"127.0.0.1:{_dead_port()}", str(seconds)],
+        # a free port: nothing listens there, a broker that is down
+        [sys.executable, "-c", _DEAD_BROKER, f"127.0.0.1:{free_port()}", str(seconds)],
         capture_output=True,
         text=True,
         cwd=REPO,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.faults import (
     bridge_config,
@@ -18,18 +17,17 @@ from tests.support.faults import (
     with_new_port,
 )
 from tests.support.kafka import create_topics, unique
-from tests.support.procs import Bridge, Sandbox
+from tests.support.procs import Bridge, Sandbox, scrape_metrics
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
 def lag_partitions(bridge: Bridge) -> set[str]:
-    out = set()
-    for fam in text_string_to_metric_families(bridge.metrics()):
-        for s in fam.samples:
-            if s.name == "bridge_consumer_lag":
-                out.add(s.labels["partition"])
-    return out
+    return {
+        labels["partition"]
+        for name, labels, _ in scrape_metrics(bridge.metrics())
+        if name == "bridge_consumer_lag"
+    }
 
 
 def test_revoked_partitions_lag_series_disappear(kafka_bootstrap: str, tmp_path: Path) -> None:

@@ -2,45 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.procs import Bridge, Sandbox
+from tests.support.procs import Bridge, Sandbox, stop_all
 
 
 class Procs:
-    """Starts sandboxes and bridges for a test and stops whatever is left at teardown."""
+    """Starts sandboxes and bridges for a test. They register in the one process registry
+    (``tests.support.procs.LIVE``); at teardown whatever still runs is stopped, bridges with
+    SIGKILL (a fault test's leftovers need no drain)."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.sandboxes: list[Sandbox] = []
-        self.bridges: list[Bridge] = []
 
     def sandbox(self, *args: str) -> Sandbox:
-        sb = Sandbox(*args)
-        self.sandboxes.append(sb)
-        return sb
+        return Sandbox(*args)
 
     def bridge(self, config: dict[str, Any], name: str, start: bool = True) -> Bridge:
         b = Bridge(self.tmp, config, name=name)
-        self.bridges.append(b)
         return b.start() if start else b
 
     def close(self) -> None:
-        for b in self.bridges:
-            if b.proc is not None and b.proc.poll() is None:
-                b.kill()
-            if b.proc is not None:
-                with contextlib.suppress(Exception):
-                    b.wait(10)
-        for sb in self.sandboxes:
-            if sb.proc.poll() is None or not sb.http.is_closed:
-                with contextlib.suppress(Exception):
-                    sb.stop()
+        stop_all(kill=True)
 
 
 @pytest.fixture

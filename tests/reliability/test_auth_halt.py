@@ -64,7 +64,7 @@ def test_401_window_halts_then_resumes(kafka_bootstrap: str, procs: Procs) -> No
         )
         if time.time() > t_fault + UNAUTHORIZED_S and status == 200:
             break
-        time.sleep(0.1)
+        time.sleep(0.1)  # a sample every 0.1 s through the fault window (the test's timeline)
     halted = [s for s in samples if s[1] == 503 and s[2] == 1.0 and "auth" in (s[3] or [])]
     ready_again = next((s[0] for s in samples if s[0] > UNAUTHORIZED_S and s[1] == 200), None)
     assert wait_committed(kafka_bootstrap, group, [topic], 60), log_tail(bridge)

@@ -88,7 +88,9 @@ def test_broker_restart_mid_run(
         kafka_harness.stop(kafka_state_dir)
         down_s = time.monotonic() - t_stop
         if more_after:
-            time.sleep(3)  # in-flight requests finish while the broker is away
+            # the behaviour under test: a 3 s outage with requests in flight, which finish
+            # while the broker is away
+            time.sleep(3)
         else:
             wait_for(
                 "the whole backlog accepted while the broker is down",

@@ -11,66 +11,43 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections import Counter
-from typing import Any
 
-import orjson
 import pytest
-from confluent_kafka import Producer
 
+from bench.budget import paced_stream, percentile, trigger_latencies
 from tests.reliability.conftest import Procs
-from tests.support.faults import (
-    bridge_config,
-    log_tail,
-    make_events,
-    produce_events,
-    readyz,
-    wait_for,
-    with_new_port,
-    write_results,
+from tests.reliability.scaled_budget import (
+    RESERVE,
+    TRIGGER,
+    budget_config,
+    first_window_end,
+    let_windows_run,
+    produce_backlog,
+    scaled_sandbox,
+    start_replicas,
+    wait_settled,
 )
+from tests.support.faults import log_tail, make_events, produce_events, wait_for, write_results
 from tests.support.kafka import create_topics, unique
-from tests.support.procs import Bridge, Sandbox
+from tests.support.procs import Sandbox
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
-
-TRIGGER = "/campaigns/trigger/send"
-RESERVE = 0.1
-
-
-def _assigned(bridges: list[Bridge], partitions: int) -> bool:
-    parts = [readyz(b)[1].get("partitions", 0) for b in bridges]
-    return all(p > 0 for p in parts) and sum(parts) == partitions
 
 
 def test_four_replicas_spend_each_window_evenly(kafka_bootstrap: str, procs: Procs) -> None:
     limit, window, partitions, measured = 400, 20, 8, 2
     topic, dlq, group = unique("even"), unique("even-dlq"), unique("even-grp")
     create_topics(kafka_bootstrap, {topic: partitions, dlq: 1})
-    sandbox = procs.sandbox("--hourly-limit", str(limit), "--hourly-window-s", str(window))
-    cfg = bridge_config(
-        kafka_bootstrap,
-        sandbox,
-        group=group,
-        topic=topic,
-        dlq=dlq,
-        delivery={"pacing": {"reserve_fraction": RESERVE}},
-        shutdown={"drain_deadline_s": 2},
-    )
-    bridges = [procs.bridge(with_new_port(cfg), f"r{i}") for i in range(4)]
-    wait_for("every replica to own partitions", lambda: _assigned(bridges, partitions), 90, 0.5)
-    # warm-up window + measured windows + one spare, at 50 recipients per request
-    produce_events(kafka_bootstrap, topic, make_events((measured + 2) * limit * 50), partitions)
-
-    def first_reset() -> float | None:
-        st = sandbox.stats()
-        return float(st["pools"]["default"]["reset"]) if st["requests_total"] else None
-
-    w1 = wait_for("the first request", first_reset, timeout=60, interval=0.1)
+    sandbox = scaled_sandbox(procs, limit, window)
+    cfg = budget_config(kafka_bootstrap, sandbox, group=group, topic=topic, dlq=dlq)
+    bridges = start_replicas(procs, cfg, 4, partitions)
+    # warm-up window + measured windows + one spare
+    produce_backlog(kafka_bootstrap, topic, partitions, limit, measured + 2)
+    w1 = first_window_end(sandbox)
     end = w1 + measured * window
-    wait_for("the measured windows to end", lambda: time.time() > end + 0.5, end - time.time() + 5)
+    let_windows_run(end + 0.5)
     rcs = [b.stop(30) for b in bridges]
     reqs = sandbox.requests(TRIGGER)
     usable = limit * (1 - RESERVE)
@@ -106,40 +83,8 @@ def test_four_replicas_spend_each_window_evenly(kafka_bootstrap: str, procs: Pro
         assert max(tenths[:2]) <= even * (1 + tol), f"window {k} front-loaded: {tenths}"
 
 
-def _p99(xs: list[float]) -> float:
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, math.ceil(len(xs) * 0.99) - 1)]
-
-
-def _stream(bootstrap: str, topic: str, prefix: str, rate: float, seconds: float) -> set[str]:
-    """Produce ``rate`` transactional events per second; each carries its production time."""
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    ids = set()
-    start = time.time()
-    i = 0
-    while (now := time.time()) < start + seconds:
-        eid = f"{prefix}{i}"
-        ids.add(eid)
-        value = {"type": "order.shipped", "id": eid, "ts": now, "user": {"id": f"t-{eid}"}}
-        p.produce(topic, orjson.dumps(value))
-        p.poll(0)
-        i += 1
-        time.sleep(max(0.0, start + i / rate - time.time()))  # the stream's own rate
-    p.flush(10)
-    return ids
-
-
 def _latencies(sandbox: Sandbox, ids: set[str]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for r in sandbox.requests(TRIGGER):
-        body: dict[str, Any] = r["body"] if isinstance(r.get("body"), dict) else {}
-        if body.get("campaign_id") != "c-tx" or not 200 <= r["status"] < 300:
-            continue
-        for rc in body.get("recipients") or []:
-            tp = rc.get("trigger_properties") or {}
-            if tp.get("eid") in ids and tp["eid"] not in out:
-                out[tp["eid"]] = float(r["time"]) - float(tp["ts"])
-    return out
+    return trigger_latencies(sandbox.requests(TRIGGER), "c-tx", ids)
 
 
 def test_bulk_backlog_leaves_transactional_latency_alone(
@@ -148,21 +93,20 @@ def test_bulk_backlog_leaves_transactional_latency_alone(
     limit, window, floor = 300, 10, 0.3
     bulk, tx, dlq, group = unique("bulk"), unique("tx"), unique("prio-dlq"), unique("prio-grp")
     create_topics(kafka_bootstrap, {bulk: 4, tx: 1, dlq: 1})
-    sandbox = procs.sandbox("--hourly-limit", str(limit), "--hourly-window-s", str(window))
+    sandbox = scaled_sandbox(procs, limit, window)
     rule = {
         "when": {"type": "order.shipped"},
         "action": "campaign_trigger",
         "recipient": {"external_user_id": "$.user.id"},
     }
-    cfg = bridge_config(
+    cfg = budget_config(
         kafka_bootstrap,
         sandbox,
         group=group,
         topic=bulk,
         dlq=dlq,
-        delivery={"bulk_floor": floor, "pacing": {"reserve_fraction": RESERVE}},
+        delivery={"bulk_floor": floor},
         kafka={"max_events_in_flight": 100_000},
-        shutdown={"drain_deadline_s": 2},
     )
     cfg["rules"] = [
         {
@@ -182,8 +126,8 @@ def test_bulk_backlog_leaves_transactional_latency_alone(
         },
     ]
     b = procs.bridge(cfg, "prio")
-    wait_for("the bridge to own its partitions", lambda: _assigned([b], 5), 60, 0.5)
-    quiet_ids = _stream(kafka_bootstrap, tx, "q", 5.0, 12.0)
+    wait_settled([b], 5)
+    quiet_ids = paced_stream(kafka_bootstrap, tx, "q", 5.0, 12.0, "order.shipped")
     quiet = wait_for(
         "the quiet stream's deliveries",
         lambda: (lat := _latencies(sandbox, quiet_ids)) and len(lat) == len(quiet_ids) and lat,
@@ -199,7 +143,7 @@ def test_bulk_backlog_leaves_transactional_latency_alone(
         0.5,
     )
     t0 = time.time()
-    busy_ids = _stream(kafka_bootstrap, tx, "b", 5.0, 2 * window)
+    busy_ids = paced_stream(kafka_bootstrap, tx, "b", 5.0, 2 * window, "order.shipped")
     busy = wait_for(
         "the busy stream's deliveries",
         lambda: (lat := _latencies(sandbox, busy_ids)) and len(lat) == len(busy_ids) and lat,
@@ -220,7 +164,10 @@ def test_bulk_backlog_leaves_transactional_latency_alone(
         per_window[(int(float(r["time"])) // window, str(campaign))] += 1
     full = sorted({w for w, _ in per_window})[1:-1]  # windows seen whole
     bulk_used = [per_window[(w, "c-bulk")] for w in full]
-    p99_quiet, p99_busy = _p99(list(quiet.values())), _p99(list(busy.values()))
+    p99_quiet, p99_busy = (
+        percentile(list(quiet.values()), 0.99),
+        percentile(list(busy.values()), 0.99),
+    )
     write_results(
         "budget-priorities",
         {

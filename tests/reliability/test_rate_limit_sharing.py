@@ -10,75 +10,44 @@ is produced, so the measurement is not mixed up with rebalancing.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
 
 from tests.reliability.conftest import Procs
-from tests.support.faults import (
-    bridge_config,
-    log_tail,
-    make_events,
-    produce_events,
-    readyz,
-    scrape,
-    sends,
-    wait_for,
-    with_new_port,
-    write_results,
+from tests.reliability.scaled_budget import (
+    RESERVE,
+    budget_config,
+    first_window_end,
+    let_windows_run,
+    produce_backlog,
+    scaled_sandbox,
+    start_replicas,
 )
+from tests.support.faults import log_tail, scrape, sends, write_results
 from tests.support.kafka import create_topics, unique
-from tests.support.procs import Bridge
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(180)]
 
 LIMIT = 100
 WINDOW_S = 10
-RESERVE = 0.1
 MEASURED = 2  # full windows measured after the first (warm-up) window
 PARTITIONS = 8
 # enough for the warm-up window and the measured ones at 50 recipients per request
 N_EVENTS = (MEASURED + 2) * LIMIT * 50
 
 
-def _assigned(bridges: list[Bridge]) -> bool:
-    parts = [readyz(b)[1].get("partitions", 0) for b in bridges]
-    return all(p > 0 for p in parts) and sum(parts) == PARTITIONS
-
-
 @pytest.mark.parametrize("replicas", [1, 2, 4])
 def test_replicas_share_the_budget(replicas: int, kafka_bootstrap: str, procs: Procs) -> None:
     topic, dlq, group = unique("rl"), unique("rl-dlq"), unique("rl-grp")
     create_topics(kafka_bootstrap, {topic: PARTITIONS, dlq: 1})
-    sandbox = procs.sandbox("--hourly-limit", str(LIMIT), "--hourly-window-s", str(WINDOW_S))
-    cfg = bridge_config(
-        kafka_bootstrap,
-        sandbox,
-        group=group,
-        topic=topic,
-        dlq=dlq,
-        delivery={"pacing": {"reserve_fraction": RESERVE}},
-        shutdown={"drain_deadline_s": 2},
-    )
-    bridges = [procs.bridge(with_new_port(cfg), f"r{i}") for i in range(replicas)]
-    wait_for(
-        "every replica to own partitions", lambda: _assigned(bridges), timeout=90, interval=0.5
-    )
-    time.sleep(1)
-    assert _assigned(bridges), "the group was still rebalancing"
-    produce_events(kafka_bootstrap, topic, make_events(N_EVENTS), PARTITIONS)
-
-    def first_request() -> float | None:
-        st = sandbox.stats()
-        if st["requests_total"] == 0:
-            return None
-        return float(st["pools"]["default"]["reset"])
-
-    first_reset = wait_for("the first request", first_request, timeout=60, interval=0.1)
+    sandbox = scaled_sandbox(procs, LIMIT, WINDOW_S)
+    cfg = budget_config(kafka_bootstrap, sandbox, group=group, topic=topic, dlq=dlq)
+    bridges = start_replicas(procs, cfg, replicas, PARTITIONS)
+    produce_backlog(kafka_bootstrap, topic, PARTITIONS, LIMIT, MEASURED + 2)
+    first_reset = first_window_end(sandbox)
     end = first_reset + MEASURED * WINDOW_S
-    while time.time() < end + 0.5:
-        time.sleep(0.2)
+    let_windows_run(end + 0.5)
     metrics = [scrape(b) for b in bridges]
     rcs = [b.stop(30) for b in bridges]
     records = sends(sandbox)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
 from sandbox_helpers import API_KEY, Sandbox, campaign, rcpt
+
+from tests.support.wait import wait_for
 
 # ------------------------------------------------------------------ D17: control API
 
@@ -143,13 +145,13 @@ def test_pipelining_client_that_never_reads_is_back_pressured(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
     try:
         sock.sendall(b"GET /_sandbox/requests HTTP/1.1\r\nHost: x\r\n\r\n" * n)
-        deadline = time.monotonic() + 20
-        conn = None
-        while conn is None or not conn.write_paused:
-            assert time.monotonic() < deadline, "the server never paused writing"
+
+        def paused() -> Any:
             conns = [c for c in list(sb.server.connections) if c.transport is not None]
             conn = max(conns, key=lambda c: len(c.buf), default=None)
-            time.sleep(0.01)
+            return conn if conn is not None and conn.write_paused else None
+
+        conn = wait_for("the server to pause writing", paused, 20, 0.01)
         assert conn.transport is not None
         assert conn.transport.get_write_buffer_size() < 2 * 1024 * 1024
         assert conn.buf, "the server answered every pipelined request without being read"

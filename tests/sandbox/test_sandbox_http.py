@@ -43,9 +43,9 @@ def test_split_packets_and_pipelining(sandbox: Sandbox) -> None:
     with connect(sandbox) as s:
         req = raw_request()
         s.sendall(req[:10])
-        time.sleep(0.05)
+        time.sleep(0.05)  # the behaviour under test: a request split over packets 50 ms apart
         s.sendall(req[10:70])
-        time.sleep(0.05)
+        time.sleep(0.05)  # (as above)
         s.sendall(req[70:] + raw_request() + raw_request())
         data = read_responses(s, 3)
     assert data.count(b"HTTP/1.1 200 OK") == 3

@@ -23,10 +23,11 @@ pytestmark = pytest.mark.integration
 
 WRITER = textwrap.dedent(
     """
-    import os, signal, sys, time
+    import os, signal, sys
     from pathlib import Path
     from bridge.kafka.state import StateStore
     from bridge.settings import KafkaSettings
+    from tests.support.wait import wait_for
     boot, topic, d, n = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
     s = StateStore(KafkaSettings(bootstrap_servers=boot, state_topic=topic), store_dir=d)
     s.load()
@@ -38,10 +39,12 @@ WRITER = textwrap.dedent(
     c = Consumer({"bootstrap.servers": boot, "group.id": "probe"})
     end = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=15)[1]
     c.close()
-    deadline = time.monotonic() + 30
-    while s._db.positions().get(0, 0) < end:  # the tail applied (and checkpointed) its writes
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_for(
+        "the tail to apply (and checkpoint) its writes",
+        lambda: s._db.positions().get(0, 0) >= end,
+        30,
+        0.05,
+    )
     print("ready", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
     """

@@ -252,9 +252,11 @@ class Rig:
     loop: Any
     consumer: FakeConsumer
     producer: FakeProducer
-    sender: FakeSender
+    sender: Any  # a FakeSender, or what the caller passed
     clock: FakeClock
     metrics: Any
+    health: Any
+    outcomes: queue.SimpleQueue[Outcome | Control]
 
     def poll(self, times: int = 1) -> None:
         for _ in range(times):
@@ -265,8 +267,15 @@ class Rig:
         return 0.0 if v is None else float(v)
 
 
-def build_rig(settings: Any, source: Any = None, metrics: Any = None, state: Any = None) -> Rig:
-    """The loop for ``settings`` with a fake consumer, producer, sender and clock."""
+def build_rig(
+    settings: Any,
+    source: Any = None,
+    metrics: Any = None,
+    state: Any = None,
+    sender: Callable[[queue.SimpleQueue[Outcome | Control]], Any] | None = None,
+) -> Rig:
+    """The loop for ``settings`` with a fake consumer, producer, sender and clock;
+    ``sender`` builds another sender around the outcome queue (one per workspace, say)."""
     from bridge import app
     from bridge.ops.health import HealthState
     from bridge.ops.metrics import Metrics
@@ -275,7 +284,7 @@ def build_rig(settings: Any, source: Any = None, metrics: Any = None, state: Any
     metrics = metrics or Metrics()
     health = HealthState(metrics, 30.0)
     outcomes: queue.SimpleQueue[Outcome | Control] = queue.SimpleQueue()
-    sender = FakeSender(outcomes)
+    sender = (sender or FakeSender)(outcomes)
     producer = FakeProducer()
     clock = FakeClock()
     consumer = FakeConsumer(lambda err, parts: None)
@@ -295,4 +304,4 @@ def build_rig(settings: Any, source: Any = None, metrics: Any = None, state: Any
     )
     consumer.on_commit = loop.committer.on_commit
     loop.start()
-    return Rig(loop, consumer, producer, sender, clock, metrics)
+    return Rig(loop, consumer, producer, sender, clock, metrics, health, outcomes)

@@ -10,6 +10,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.support.wait import poll_until, wait_for
+
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
@@ -27,13 +29,12 @@ def create_topics(
     )
     for f in futs.values():
         f.result(30)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+
+    def visible() -> bool:
         md = admin.list_topics(timeout=10)
-        if all(t in md.topics and not md.topics[t].error for t in topics):
-            return
-        time.sleep(0.1)
-    raise RuntimeError("topics not visible")
+        return all(t in md.topics and not md.topics[t].error for t in topics)
+
+    wait_for(f"topics {sorted(topics)} to be visible", visible, 30)
 
 
 def produce(
@@ -110,14 +111,15 @@ def caught_up(done: dict[int, int], ends: dict[int, int]) -> bool:
 def wait_committed(bootstrap: str, group: str, topics: list[str], timeout: float) -> bool:
     """True once ``group`` has committed every non-empty partition of ``topics`` up to its end
     offset (see :func:`caught_up`)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if all(
-            caught_up(committed(bootstrap, group, t), end_offsets(bootstrap, t)) for t in topics
-        ):
-            return True
-        time.sleep(0.5)
-    return False
+    return bool(
+        poll_until(
+            lambda: all(
+                caught_up(committed(bootstrap, group, t), end_offsets(bootstrap, t)) for t in topics
+            ),
+            timeout,
+            0.5,
+        )
+    )
 
 
 def read_all(bootstrap: str, topic: str, timeout: float = 15) -> list[Any]:

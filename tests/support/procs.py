@@ -22,7 +22,21 @@ REPO = Path(__file__).resolve().parents[2]
 API_KEY = "it-secret-key-3f9a7c"  # the e2e tests grep every output for it
 
 
-LIVE: list[Any] = []  # sandboxes and bridges still running; stopped after each test
+LIVE: list[Any] = []  # sandboxes, bridges and consoles still running; stopped after each test
+
+
+def stop_all(kill: bool = False) -> None:
+    """Stop every process still in :data:`LIVE` (best effort: a clean-up must not hide the
+    test's own failure). ``kill`` sends bridges SIGKILL first: no drain to wait for after a
+    fault test."""
+    for proc in list(LIVE):
+        try:
+            if kill and isinstance(proc, Bridge) and proc.proc is not None:
+                proc.proc.kill()
+            proc.stop()
+        except Exception:  # noqa: BLE001, S110 - best effort clean-up
+            pass
+
 
 # What a bridge process is told about its metrics server: an ephemeral port whose number it
 # logs at start-up (the start-up line below, read by Bridge.metrics_port()).

@@ -19,25 +19,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def poll_until(probe: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T | None:
+    """Call ``probe`` every ``interval`` seconds until it returns something truthy (returned)
+    or ``timeout`` passes (``None``). For helpers that report a timeout themselves; tests
+    use :func:`wait_for`, which fails naming what it waited for."""
+    found, _err = _poll(probe, timeout, interval)
+    return found or None
+
+
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.1) -> T:
     """Call ``probe`` until it returns something truthy; fail naming ``what`` after ``timeout``.
 
     A probe that cannot connect yet (``httpx.HTTPError``, ``OSError``) counts as not yet.
     """
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-        except (httpx.HTTPError, OSError) as exc:
-            last = None
-            err: Exception | None = exc
-        else:
-            err = None
-        if last:
-            return last
-        time.sleep(interval)
+    last, err = _poll(probe, timeout, interval)
+    if last:
+        return last
     raise AssertionError(
         f"timed out after {timeout:g}s waiting for {what} (last: {last!r}"
         + (f", error: {err!r})" if err else ")")
     )
+
+
+def _poll(
+    probe: Callable[[], T | None], timeout: float, interval: float
+) -> tuple[T | None, Exception | None]:
+    """The one polling loop: (the first truthy result, None), or (the last result, the last
+    connection error) once ``timeout`` has passed."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    err: Exception | None = None
+    while True:
+        try:
+            last, err = probe(), None
+        except (httpx.HTTPError, OSError) as exc:
+            last, err = None, exc
+        if last or time.monotonic() >= deadline:
+            return last, err
+        time.sleep(interval)

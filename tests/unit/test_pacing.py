@@ -22,6 +22,7 @@ from bridge.ops.metrics import Metrics
 from bridge.rules.engine import compile_rule
 from bridge.rules.spec import RuleSettings
 from bridge.settings import BrazeSettings, DeliverySettings
+from tests.support.wait import wait_for
 from tests.unit.helpers import event
 from tests.unit.test_sender import SHAPE
 
@@ -176,9 +177,11 @@ def test_priority_gate_admits_transactional_waiters_first() -> None:
                 order.append(name)
 
         tasks = [asyncio.create_task(waiter(f"bulk{i}", BULK)) for i in range(3)]
+        # one turn of the event loop, not a timed wait: the waiters created before it have
+        # run up to the gate and queue there, in this order
         await asyncio.sleep(0)
         tasks.append(asyncio.create_task(waiter("tx", TRANSACTIONAL)))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # (as above)
         gate.release()
         await asyncio.gather(*tasks)
 
@@ -229,10 +232,7 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
         if len(seen) == 1:
             return httpx.Response(201, json={"message": "success"}, headers=hdr)
         first.set()
-        for _ in range(500):  # hold the only slot until the test lets go
-            if release.is_set():
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.to_thread(release.wait, 5)  # hold the only slot until the test lets go
         return httpx.Response(201, json={"message": "success"}, headers=hdr)
 
     q: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -255,10 +255,12 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
         s.submit(_batch("tx", TRANSACTIONAL, 99))
         gate = s._gate
         assert gate is not None
-        for _ in range(500):  # the transactional batch is queued behind the bulk ones
-            if len(gate._waiters) >= 4:
-                break
-            threading.Event().wait(0.01)
+        wait_for(
+            "the transactional batch to queue behind the bulk ones",
+            lambda: len(gate._waiters) >= 4,
+            5,
+            0.01,
+        )
         release.set()
         done = [q.get(timeout=10) for _ in range(5)]
     finally:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from bridge.deliver.transport import LeanPoster, LeanResponse, LeanTransport
+from tests.support.wait import wait_for
 
 
 class RawServer:
@@ -21,6 +22,7 @@ class RawServer:
         self.replies = replies
         self.close_after = close_after
         self.connections = 0
+        self.closed = 0  # connections the server has closed
         self.requests: list[bytes] = []
         outer = self
 
@@ -41,14 +43,19 @@ class RawServer:
                     outer.requests.append(head + self.rfile.read(length))
                     reply = outer.replies.pop(0)
                     if reply == b"HANG":
-                        threading.Event().wait(1.5)
+                        threading.Event().wait(1.5)  # the behaviour under test: no answer
                         return
                     self.wfile.write(reply)
                     self.wfile.flush()
                     if outer.close_after:
                         return
 
-        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        class Server(socketserver.ThreadingTCPServer):
+            def shutdown_request(self, request: object) -> None:
+                super().shutdown_request(request)  # type: ignore[arg-type]
+                outer.closed += 1
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -64,6 +71,12 @@ def run() -> Iterator[object]:
     loop = asyncio.new_event_loop()
     yield loop.run_until_complete
     loop.close()
+
+
+def _closed(srv: RawServer) -> None:
+    """Wait until ``srv`` has closed the connection it answered (blocking the event loop is
+    fine: the client has nothing else to do meanwhile)."""
+    wait_for("the server to close the kept-alive connection", lambda: srv.closed >= 1, 5, 0.01)
 
 
 def fixed(body: bytes, status: str = "201 Created", extra: str = "") -> bytes:
@@ -140,7 +153,7 @@ def test_stale_kept_alive_connection_is_retried_once(run) -> None:  # type: igno
             transport=LeanTransport(), base_url=f"http://127.0.0.1:{srv.port}"
         ) as c:
             first = await c.post("/x", content=b"{}")
-            await asyncio.sleep(0.1)  # the server has closed the kept-alive connection
+            _closed(srv)
             return [first, await c.post("/x", content=b"{}")]
 
     try:
@@ -202,7 +215,7 @@ def test_poster_timeouts_errors_and_stale_connections(run) -> None:  # type: ign
         p = _poster(stale.port)
         try:
             await p.post("/x", b"{}")
-            await asyncio.sleep(0.1)  # the server has closed the kept-alive connection
+            _closed(stale)
             return await p.post("/x", b"{}")
         finally:
             await p.aclose()

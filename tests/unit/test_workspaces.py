@@ -29,7 +29,7 @@ from bridge.rules.engine import compile_rules
 from bridge.schedules import workspace_key
 from bridge.sendids import ensure_send_ids, send_id_key
 from bridge.settings import Settings, endpoint_warnings, parse_settings, secret_values
-from tests.support.fakes import FakeClock, FakeConsumer, FakeMessage, FakeProducer, FakeSender
+from tests.support.fakes import FakeConsumer, FakeMessage, FakeProducer, FakeSender, build_rig
 from tests.support.http import serve
 from tests.support.wait import wait_for
 
@@ -161,29 +161,20 @@ def test_check_warns_about_each_endpoint_that_is_no_braze_instance(
 
 # -- the loop with one fake sender per workspace ------------------------------------------
 class Rig:
+    """:func:`build_rig` with one fake sender per workspace (``us``, ``eu``) and partition
+    ``orders[0]`` assigned."""
+
     def __init__(self, s: Settings, state: Any = None) -> None:
-        self.metrics = Metrics()
-        self.health = HealthState(self.metrics, 30.0)
-        self.outcomes: queue.SimpleQueue[Outcome | Control] = queue.SimpleQueue()
-        self.us = FakeSender(self.outcomes)
-        self.eu = FakeSender(self.outcomes)
-        self.producer = FakeProducer()
-        self.consumer = FakeConsumer(lambda err, parts: None)
-        self.loop = app.build(
-            s,
-            compile_rules(s),
-            self.metrics,
-            self.health,
-            base_dir=Path("."),
-            consumer=self.consumer,
-            producer=self.producer,  # type: ignore[arg-type]
-            sender=WorkspaceSenders({"us": self.us, "eu": self.eu}),
-            outcomes=self.outcomes,
-            clock=FakeClock(),
-            state=state,
-        )
-        self.consumer.on_commit = self.loop.committer.on_commit
-        self.loop.start()
+        senders: dict[str, FakeSender] = {}
+
+        def per_workspace(outcomes: queue.SimpleQueue[Outcome | Control]) -> WorkspaceSenders:
+            senders.update(us=FakeSender(outcomes), eu=FakeSender(outcomes))
+            return WorkspaceSenders(dict(senders))
+
+        rig = build_rig(s, state=state, sender=per_workspace)
+        self.us, self.eu = senders["us"], senders["eu"]
+        self.loop, self.consumer, self.producer = rig.loop, rig.consumer, rig.producer
+        self.metrics, self.health, self.outcomes = rig.metrics, rig.health, rig.outcomes
         self.consumer.assign("orders", 0)
 
     def poll(self, times: int = 1) -> None:
