@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -66,7 +65,7 @@ def cmd_preview(
     if fmt.format != "json" and raw.lstrip()[:1] in (b"{", b"["):
         # A JSON event for an Avro topic: encode it with the schema, then decode it as the
         # bridge would (so the event is also checked against the schema).
-        from bridge.decode.avro import AvroDecoder, load_schema_file
+        from bridge.decode.avro import AvroDecoder, avro_encode, load_schema_file
 
         path = schema or (str(Path(config).parent / fmt.schema_path) if fmt.schema_path else None)
         if path is None:
@@ -87,14 +86,3 @@ def cmd_preview(
     result = preview(record, rules, decoder)
     sys.stdout.write(orjson.dumps(result.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return EXIT_OK
-
-
-def avro_encode(schema: Any, value: Any) -> bytes:
-    """Encode ``value`` with a parsed Avro ``schema`` (schemaless: no container, no header)."""
-    import io
-
-    import fastavro
-
-    buf = io.BytesIO()
-    fastavro.schemaless_writer(buf, schema, value)
-    return buf.getvalue()

@@ -54,8 +54,8 @@ def evaluate(
     decoder = decoders.get(topic) or build_decoder(settings.decoder_for(topic), None, base)
     fmt = settings.decoder_for(topic)
     if fmt.format != "json" and raw.lstrip()[:1] in (b"{", b"["):
-        from bridge.cli.preview import avro_encode as _avro_encode
         from bridge.decode.avro import AvroDecoder, load_schema_file
+        from bridge.decode.avro import avro_encode as _avro_encode
 
         if not fmt.schema_path:
             raise EventError(

@@ -57,7 +57,7 @@ class Workspace:
 
     def _load(self) -> Loaded:
         from bridge.app import make_decoders
-        from bridge.cli.check import check_warnings
+        from bridge.checks import check_warnings
         from bridge.rules.engine import compile_rules
         from bridge.settings import load_settings
 

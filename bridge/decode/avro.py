@@ -89,6 +89,15 @@ _Conv = Callable[[Any], Any]
 _BUSY = object()
 
 
+def avro_encode(schema: Any, value: Any) -> bytes:
+    """Encode ``value`` with a parsed Avro ``schema`` (schemaless: no container, no header).
+
+    The inverse of :class:`AvroDecoder`, for ``preview`` and the console, which take JSON."""
+    buf = io.BytesIO()
+    fastavro.schemaless_writer(buf, schema, value)
+    return buf.getvalue()
+
+
 def _b64(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return base64.b64encode(bytes(value)).decode("ascii")
