@@ -27,9 +27,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from bridge.deliver.pools import audience_key
 from bridge.sandbox import ratelimit as rl
 from bridge.sandbox.admin import handle_admin
-from bridge.sandbox.endpoints import ENDPOINTS, Ctx, Endpoint, OverLimit, audience_key, is_broadcast
+from bridge.sandbox.endpoints import ENDPOINTS, Ctx, Endpoint, OverLimit, is_broadcast
 from bridge.sandbox.faults import ERROR_TEXTS, NO_FAULT, Decision, Faults
 from bridge.sandbox.options import SandboxOptions
 from bridge.sandbox.ratelimit import Pools

@@ -14,7 +14,9 @@ import orjson
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Item
 from bridge.actions.registry import compile_action
 from bridge.batch import Batch
-from bridge.deliver.pacing import BULK, TRANSACTIONAL, Pacer, PriorityGate, request_pool
+from bridge.deliver.gate import PriorityGate
+from bridge.deliver.pacing import BULK, TRANSACTIONAL, Pacer
+from bridge.deliver.pools import request_pool
 from bridge.deliver.sender import Outcome, Sender
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
