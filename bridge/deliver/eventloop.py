@@ -10,19 +10,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bridge.errors import SourceError
+from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.deliver")
 
-ErrorHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], None]
-
 
 class LoopThread:
-    """Runs ``setup`` and then the loop forever on a thread called ``name``."""
+    """Runs ``setup`` and then the loop forever on a thread called ``name``; a task's
+    unhandled error is counted in ``bridge_task_failures_total{task="sender"}``."""
 
-    def __init__(self, name: str, setup: Callable[[], None], on_error: ErrorHandler) -> None:
+    def __init__(self, name: str, setup: Callable[[], None], metrics: Metrics) -> None:
         self.loop = asyncio.new_event_loop()
         self._setup = setup
-        self._on_error = on_error
+        self.metrics = metrics
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._ready = threading.Event()
         self._start_error: Exception | None = None
@@ -43,7 +43,7 @@ class LoopThread:
     def _run(self) -> None:
         try:
             asyncio.set_event_loop(self.loop)
-            self.loop.set_exception_handler(self._on_error)
+            self.loop.set_exception_handler(self._loop_error)
             self._setup()
         except Exception as exc:  # noqa: BLE001 - handed to start(), which raises it
             self._start_error = exc
@@ -51,6 +51,19 @@ class LoopThread:
             return
         self._ready.set()
         self.loop.run_forever()
+
+    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """asyncio's last-resort handler: one JSON line and a count, never the exception's
+        repr (it may quote a request head with the key)."""
+        exc = context.get("exception")
+        self.metrics.task_failures.labels("sender").inc()
+        log.error(
+            "sender task failed",
+            extra={
+                "error_class": type(exc).__name__ if exc is not None else None,
+                "error": context.get("message", ""),
+            },
+        )
 
     def close(self, cleanup: Callable[[], Awaitable[None]]) -> None:
         """Cancel every task, await ``cleanup`` (5 s at most), stop the loop, join the thread."""

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
 import httpx
 import orjson
@@ -30,18 +28,20 @@ from bridge.actions.common import BODY_LIMIT, GENERATED_PLACEHOLDER
 from bridge.batch import Batch
 from bridge.deliver import verdicts
 from bridge.deliver.attempt import Answer, attempt
-from bridge.deliver.classify import Verdict, status_class
+from bridge.deliver.classify import Verdict
 from bridge.deliver.client import HttpxPoster, async_poster
 from bridge.deliver.eventloop import LoopThread
 from bridge.deliver.gate import PriorityGate
 from bridge.deliver.halts import WorkspaceHalt
 from bridge.deliver.lanes import PacingLanes
+from bridge.deliver.meters import count_answer, export_pool
 from bridge.deliver.outcome import Control as Control
 from bridge.deliver.outcome import Outcome as Outcome
 from bridge.deliver.pacing import Pacer
 from bridge.deliver.pools import audience_key, request_pool
 from bridge.deliver.retry import backoff_s, exhausted
 from bridge.deliver.transport import LeanPoster
+from bridge.deliver.workload import Workload
 from bridge.ops.metrics import Metrics
 from bridge.settings import BrazeSettings, DeliverySettings
 
@@ -83,13 +83,11 @@ class Sender:
         self._lanes = PacingLanes(self.pacer, metrics)
         self._transport = transport
         name = "braze-sender" if workspace is None else f"braze-sender-{workspace}"
-        self._thread = LoopThread(name, self._setup_loop, self._loop_error)
+        self._thread = LoopThread(name, self._setup_loop, metrics)
         self._loop = self._thread.loop
-        self._in_flight = 0
-        self._lock = threading.Lock()
+        self._work = Workload(metrics)
         self._poster: LeanPoster | HttpxPoster | None = None
         self._gate: PriorityGate | None = None  # requests in flight, transactional first
-        self._progress_at = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -108,30 +106,12 @@ class Sender:
         (pacing, backoff, halt probe interval) that is still within its planned length. A
         dead sender thread or a blocked event loop stops all of these. Thread-safe.
         """
-        if self._in_flight <= 0:
-            return 0.0
-        return max(0.0, time.monotonic() - self._progress_at)
-
-    def _progress(self, planned_wait_s: float = 0.0) -> None:
-        self._progress_at = max(self._progress_at, time.monotonic() + planned_wait_s)
+        return self._work.stalled_for()
 
     def _setup_loop(self) -> None:
         self._gate = PriorityGate(self.braze.max_in_flight)
         self._halts.bind()
         self._poster = async_poster(self.braze, self._transport)
-
-    def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        """asyncio's last-resort handler: one JSON line and a count, never the exception's
-        repr (it may quote a request head with the key)."""
-        exc = context.get("exception")
-        self.metrics.task_failures.labels("sender").inc()
-        log.error(
-            "sender task failed",
-            extra={
-                "error_class": type(exc).__name__ if exc is not None else None,
-                "error": context.get("message", ""),
-            },
-        )
 
     def close(self) -> None:
         """Stop the loop (after the caller has waited for what it needed)."""
@@ -143,15 +123,13 @@ class Sender:
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        return self._work.count
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, batch: Batch) -> None:
         """Hand a batch over; returns at once. Thread-safe."""
-        self._progress()  # an idle sender is not stalled the moment work arrives
-        with self._lock:
-            self._in_flight += 1
-        self.metrics.requests_in_flight.inc()
+        self._work.progress()  # an idle sender is not stalled the moment work arrives
+        self._work.add()
         self._loop.call_soon_threadsafe(self._spawn, batch)
 
     def _spawn(self, batch: Batch) -> None:
@@ -159,7 +137,7 @@ class Sender:
 
     def _start_task(self, batch: Batch, attempts: int, first_failure: float) -> None:
         """Run one batch's delivery; a task that dies still gives its batch an outcome."""
-        self._progress()
+        self._work.progress()
         task = self._loop.create_task(self._deliver(batch, attempts, first_failure))
         task.add_done_callback(lambda t: self._task_done(t, batch, attempts))
 
@@ -177,10 +155,8 @@ class Sender:
         self._finish(verdicts.internal_error(batch, exc, attempts))
 
     def _finish(self, outcome: Outcome) -> None:
-        self._progress()
-        with self._lock:
-            self._in_flight -= 1
-        self.metrics.requests_in_flight.dec()
+        self._work.progress()
+        self._work.done()
         self.on_done(outcome)
 
     def _split(self, batch: Batch, attempts: int, first_failure: float) -> None:
@@ -189,13 +165,9 @@ class Sender:
         for half_items in (batch.items[:mid], batch.items[mid:]):
             half = Batch(batch.shape, batch.created)
             half.items = half_items
-            with self._lock:
-                self._in_flight += 1
-            self.metrics.requests_in_flight.inc()
+            self._work.add()
             self._start_task(half, attempts, first_failure)
-        with self._lock:
-            self._in_flight -= 1
-        self.metrics.requests_in_flight.dec()
+        self._work.done()
 
     # -- one batch -------------------------------------------------------------------------
     async def _deliver(self, batch: Batch, attempts: int, first_failure: float) -> None:
@@ -210,12 +182,12 @@ class Sender:
         if self._unsendable(batch, payload, attempts, first_failure):
             return
         while True:
-            async with self._halts.turn(self._progress):
+            async with self._halts.turn(self._work.progress):
                 answer = await self._attempt(
                     endpoint, pool, payload, batch.shape.priority, audience
                 )
             attempts += 1
-            self._count(endpoint, answer)
+            count_answer(self.metrics, self.workspace, endpoint, answer)
             v = answer.classified.verdict
             if v is Verdict.ACCEPT:
                 if self._halts.reason is not None:
@@ -258,13 +230,6 @@ class Sender:
             return True
         return False
 
-    def _count(self, endpoint: str, answer: Answer) -> None:
-        """Count one attempt's answer (and its duration, when it got one)."""
-        self.metrics.requests.labels(endpoint, status_class(answer.status)).inc()
-        self.metrics.workspace_requests.labels(self.workspace, status_class(answer.status)).inc()
-        if answer.elapsed is not None:
-            self.metrics.request_duration.labels(endpoint).observe(answer.elapsed)
-
     async def _retry_later(
         self,
         batch: Batch,
@@ -287,7 +252,7 @@ class Sender:
             )
             return False
         pause = backoff_s(self.delivery.retry, attempts)
-        self._progress(pause)
+        self._work.progress(pause)
         await asyncio.sleep(pause)
         return True
 
@@ -306,26 +271,15 @@ class Sender:
             pool,
             priority,
             audience,
-            progress=self._progress,
+            progress=self._work.progress,
             halted=lambda: self._halts.reason is not None,
         )
         async with self._gate.slot(priority):
-            self._progress(self.braze.connect_timeout_s + 2 * self.braze.request_timeout_s)
+            self._work.progress(self.braze.connect_timeout_s + 2 * self.braze.request_timeout_s)
 
             def answered(headers: Mapping[str, str] | None, status: int | None) -> None:
                 self.pacer.finished(pool, headers, status, audience)
                 if headers is not None:
-                    self._export_pool(pool)
+                    export_pool(self.metrics, self.workspace, self.pacer.pool(pool))
 
             return await attempt(self._poster, endpoint, payload, self.delivery, answered)
-
-    def _export_pool(self, pool: str) -> None:
-        """Export a pool's rate-limit numbers as the last answer gave them."""
-        p = self.pacer.pool(pool)
-        if p.remaining is not None:
-            self.metrics.ratelimit_remaining.labels(pool).set(p.remaining)
-            self.metrics.workspace_ratelimit_remaining.labels(self.workspace, pool).set(p.remaining)
-        if p.limit is not None:
-            self.metrics.ratelimit_limit.labels(pool).set(p.limit)
-        if p.reset:
-            self.metrics.ratelimit_reset.labels(pool).set(p.reset)
