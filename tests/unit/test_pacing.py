@@ -17,7 +17,7 @@ from bridge.batch import Batch
 from bridge.deliver.gate import PriorityGate
 from bridge.deliver.pacing import BULK, TRANSACTIONAL, Pacer
 from bridge.deliver.pools import request_pool
-from bridge.deliver.sender import Outcome, Sender
+from bridge.deliver.sender import Outcome
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
@@ -25,6 +25,7 @@ from bridge.rules.engine import compile_rule
 from bridge.rules.spec import RuleSettings
 from bridge.settings import BrazeSettings, DeliverySettings
 from tests.unit.helpers import event
+from tests.unit.served_sender import ServedSender
 from tests.unit.test_sender import SHAPE
 
 RECIPIENT_LIMIT = 50
@@ -225,16 +226,13 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
     release = threading.Event()
     first = threading.Event()
 
-    async def handler(req: httpx.Request) -> httpx.Response:
+    def handler(req: httpx.Request) -> httpx.Response:
         seen.append(orjson.loads(req.content)["campaign_id"])
         hdr = _h(1_000_000, 999_000 - len(seen), time.time() + 3600)
         if len(seen) == 1:
             return httpx.Response(201, json={"message": "success"}, headers=hdr)
         first.set()
-        for _ in range(500):  # hold the only slot until the test lets go
-            if release.is_set():
-                break
-            await asyncio.sleep(0.01)
+        release.wait(5)  # hold the only slot until the test lets go
         return httpx.Response(201, json={"message": "success"}, headers=hdr)
 
     q: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -246,7 +244,7 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
             "max_in_flight": 1,
         }
     )
-    s = Sender(b, DeliverySettings(), Metrics(), q.put, transport=httpx.MockTransport(handler))
+    s = ServedSender(handler, b, DeliverySettings(), Metrics(), q.put)
     s.start()
     try:
         s.submit(_batch("warm-up", TRANSACTIONAL, 100))  # the pacer learns the numbers
