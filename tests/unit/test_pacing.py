@@ -6,6 +6,7 @@ import asyncio
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
@@ -219,6 +220,16 @@ def _batch(campaign: str, priority: int, n: int) -> Batch:
     return b
 
 
+def _until(condition: Callable[[], bool], timeout: float = 5) -> bool:
+    """Whether ``condition`` held within ``timeout`` seconds (checked every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        threading.Event().wait(0.01)
+    return True
+
+
 def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
     """One request in flight, a bulk backlog queued behind it: a transactional batch that
     arrives last is sent next."""
@@ -252,13 +263,12 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
         for i in range(4):
             s.submit(_batch("bulk", BULK, i))
         assert first.wait(5)
-        s.submit(_batch("tx", TRANSACTIONAL, 99))
         gate = s._gate
         assert gate is not None
-        for _ in range(500):  # the transactional batch is queued behind the bulk ones
-            if len(gate._waiters) >= 4:
-                break
-            threading.Event().wait(0.01)
+        # the bulk backlog queues for the only slot first, then the transactional batch
+        assert _until(lambda: len(gate._waiters) >= 3), len(gate._waiters)
+        s.submit(_batch("tx", TRANSACTIONAL, 99))
+        assert _until(lambda: len(gate._waiters) >= 4), len(gate._waiters)
         release.set()
         done = [q.get(timeout=10) for _ in range(5)]
     finally:
