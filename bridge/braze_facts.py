@@ -6,6 +6,11 @@ them read one definition (see the team's Braze reference, shared/docs/braze-api.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
 # The messaging objects Braze documents for /messages/send; /messages/schedule/* lack whats_app.
 SEND_MESSAGE_KEYS = frozenset(
     {
@@ -21,3 +26,16 @@ SEND_MESSAGE_KEYS = frozenset(
     }
 )
 SCHEDULE_MESSAGE_KEYS = SEND_MESSAGE_KEYS - {"whats_app"}
+
+# §2.3: a request naming users is a specific-user send (shared pool) even with a segment or
+# an audience; two broadcast requests target the same "unique audience" when these match.
+USER_FIELDS = ("recipients", "external_user_ids", "user_aliases")
+AUDIENCE_FIELDS = ("campaign_id", "canvas_id", "segment_id", "audience")
+
+
+def audience_key(body: Mapping[str, Any]) -> str:
+    """Braze's "same unique audience" of a broadcast request, as one comparable string:
+    its campaign/Canvas id, segment and ``audience`` object."""
+    return orjson.dumps(
+        {k: body.get(k) for k in AUDIENCE_FIELDS}, option=orjson.OPT_SORT_KEYS
+    ).decode()

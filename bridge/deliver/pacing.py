@@ -39,67 +39,16 @@ broadcast request while the pool still has budget closes that audience until the
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import heapq
 import math
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
-
-import orjson
+from collections.abc import Callable, Mapping
 
 from bridge.actions.base import BULK, BULK_BELOW, TRANSACTIONAL, is_bulk, priority_value
+from bridge.deliver.budget import DEFAULT_WORKSPACE, PoolKey, PoolState, adopt_answer
 
 __all__ = ["BULK", "BULK_BELOW", "TRANSACTIONAL", "is_bulk", "priority_value"]
-
-DEFAULT_WORKSPACE = "default"
-
-PoolKey = tuple[str, str]  # (workspace, pool)
-
-_USER_FIELDS = ("recipients", "external_user_ids", "user_aliases")
-_AUDIENCE_FIELDS = ("campaign_id", "canvas_id", "segment_id", "audience")
-
-
-def request_pool(label: str, body: Mapping[str, Any]) -> str:
-    """The pool a request is metered in: a request that names users is in the default pool
-    even with an audience or segment (Braze counts only segment/audience-only calls as
-    broadcast); otherwise the action's label."""
-    if label == "broadcast" and any(body.get(f) for f in _USER_FIELDS):
-        return "default"
-    return label
-
-
-def audience_key(body: Mapping[str, Any]) -> str:
-    """Braze's "same unique audience": campaign/Canvas id, segment and audience object."""
-    return orjson.dumps(
-        {k: body.get(k) for k in _AUDIENCE_FIELDS}, option=orjson.OPT_SORT_KEYS
-    ).decode()
-
-
-@dataclass(slots=True)
-class PoolState:
-    name: str
-    workspace: str = DEFAULT_WORKSPACE
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float = 0.0  # epoch seconds
-    window_s: float | None = None  # learnt from consecutive resets
-    blocked_until: float = 0.0  # epoch seconds
-    next_slot: dict[bool, float] = field(default_factory=dict)  # per class (bulk?)
-    interval: dict[bool, float] = field(default_factory=dict)  # last pacing interval per class
-    carry: dict[float, float] = field(default_factory=dict)  # learnt lag per floor (seconds)
-    answered_at: float = 0.0  # when the remaining count was last brought up to date
-    in_flight: int = 0
-    paced_s: float = 0.0
-    probing: bool = False
-    unpaced: bool = False  # the server sends no rate-limit headers: nothing to pace by
-    share: float = 1.0  # this replica's estimated share of the workspace's spending
-    own: int = 0  # own answered requests in this window
-    samples: deque[tuple[float, int, int]] = field(default_factory=lambda: deque(maxlen=64))
 
 
 class Pacer:
@@ -271,7 +220,7 @@ class Pacer:
                 p.unpaced = True
         answered_reset: float | None = None
         if headers is not None:
-            answered_reset = self._adopt(p, headers, status, now)
+            answered_reset = adopt_answer(p, headers, status, now)
         if status == 429:
             if answered_reset is not None and answered_reset > now:
                 until = answered_reset
@@ -288,119 +237,3 @@ class Pacer:
                 self._audience_blocked[(key, audience)] = (math.floor(now / minute) + 1) * minute
             else:
                 p.blocked_until = max(p.blocked_until, until)
-
-    def _adopt(
-        self, p: PoolState, headers: Mapping[str, str], status: int | None, now: float
-    ) -> float | None:
-        lim, rem, rst = (
-            headers.get("x-ratelimit-limit"),
-            headers.get("x-ratelimit-remaining"),
-            headers.get("x-ratelimit-reset"),
-        )
-        try:
-            new_limit = int(float(lim)) if lim is not None else p.limit
-            new_reset = float(rst) if rst is not None else p.reset
-            new_rem = int(float(rem)) if rem is not None else None
-        except ValueError:
-            return None
-        if rst is not None and new_reset <= now:
-            return new_reset  # a late answer from a window that is already over: stale
-        fresh = abs(new_reset - p.reset) > 0.5 or new_limit != p.limit
-        if fresh:
-            if p.limit == new_limit and p.reset and new_reset > p.reset + 0.5:
-                # the next window of the same pool: its length is the distance of the resets
-                gap = new_reset - p.reset
-                if p.window_s is None or gap < p.window_s - 0.5:
-                    p.window_s = gap
-            elif p.limit != new_limit or new_reset < p.reset - 0.5:
-                p.window_s = None  # another pool's numbers, or a different window length
-                p.carry.clear()
-            if p.window_s is not None and new_reset - now > p.window_s * 1.05:
-                p.window_s = None
-            same_pool = p.limit == new_limit and p.window_s is not None
-            p.limit = new_limit
-            p.reset = new_reset
-            p.remaining = new_rem
-            if not same_pool:
-                p.next_slot.clear()
-            p.probing = False
-            p.own = 0
-            p.samples.clear()
-            p.blocked_until = 0.0 if status != 429 else p.blocked_until
-        elif new_rem is not None and (p.remaining is None or new_rem < p.remaining):
-            # Answers arrive out of order: within one window keep the lowest.
-            p.remaining = new_rem
-        if p.remaining is not None:
-            p.answered_at = now
-        if status != 429 and p.remaining is not None:
-            p.own += 1
-            self._estimate_share(p, now)
-        return new_reset
-
-    def _estimate_share(self, p: PoolState, now: float) -> None:
-        """Own requests / fall of ``Remaining`` over the last answers (or ~1/30 window)."""
-        assert p.remaining is not None  # noqa: S101
-        p.samples.append((now, p.remaining, p.own))
-        span = max(0.5, (p.window_s or 30.0) / 30.0)
-        old = None
-        for s in p.samples:
-            if now - s[0] <= span:
-                break
-            old = s
-        if old is None:
-            old = p.samples[0]
-        if len(p.samples) < 3 or old is p.samples[-1]:
-            return
-        fall = old[1] - p.remaining
-        own = p.own - old[2]
-        if fall < 10 or own <= 0:
-            return  # too few requests to tell (e.g. just after a reset): keep the estimate
-        inst = min(1.0, own / fall)
-        p.share = 0.7 * p.share + 0.3 * inst
-
-
-class PriorityGate:
-    """At most ``size`` holders; waiters are admitted highest priority first, then FIFO.
-
-    The sender's bound on requests in flight: a transactional batch waiting for a slot is
-    admitted before every queued bulk one.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.held = 0
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._seq = 0
-
-    async def acquire(self, priority: int) -> None:
-        if self.held < self.size and not self._waiters:
-            self.held += 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._seq += 1
-        heapq.heappush(self._waiters, (-priority, self._seq, fut))
-        try:
-            await fut
-        except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                self.release()  # admitted and cancelled at once: pass the slot on
-            else:
-                self._waiters = [w for w in self._waiters if w[2] is not fut]
-                heapq.heapify(self._waiters)
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            _, _, fut = heapq.heappop(self._waiters)
-            if not fut.done():
-                fut.set_result(None)  # the slot passes to the waiter
-                return
-        self.held -= 1
-
-    @contextlib.asynccontextmanager
-    async def slot(self, priority: int) -> AsyncIterator[None]:
-        await self.acquire(priority)
-        try:
-            yield
-        finally:
-            self.release()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
+from bridge.braze_facts import audience_key
 
 DEFAULT = "default"
 BROADCAST = "broadcast"
@@ -130,17 +130,6 @@ def is_broadcast(path: str, body: dict[str, Any]) -> bool:
         or body.get("audience") is not None
         or (path.startswith("/messages/") and body.get("segment_id") is not None)
     )
-
-
-def audience_key(body: dict[str, Any]) -> str:
-    """The "unique audience" of a broadcast request (§2.3 rule 4)."""
-    parts = [
-        body.get("campaign_id"),
-        body.get("canvas_id"),
-        body.get("segment_id"),
-        body.get("audience"),
-    ]
-    return orjson.dumps(parts, option=orjson.OPT_SORT_KEYS).decode()
 
 
 def charge(

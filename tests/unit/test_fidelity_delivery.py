@@ -25,6 +25,7 @@ from bridge.sandbox.server import SandboxServer
 from bridge.sendids import ensure_send_ids
 from bridge.settings import BrazeSettings, DeliverySettings
 from tests.unit.helpers import settings
+from tests.unit.served_sender import ServedSender
 
 KEY = "fidelity-key"
 
@@ -43,15 +44,19 @@ def _delivery(**extra: Any) -> DeliverySettings:
 
 
 def _sender(
-    url: str, handler: Any = None
+    url: str = "http://braze.test", handler: Any = None
 ) -> tuple[Sender, queue.SimpleQueue[Outcome | Control], Metrics]:
+    """The production sender (lean transport) against ``url``, or against a local server
+    answering with ``handler``."""
     q: queue.SimpleQueue[Outcome | Control] = queue.SimpleQueue()
     m = Metrics()
     b = BrazeSettings.model_validate(
         {"rest_endpoint": url, "api_key": KEY, "max_in_flight": 4, "allow_insecure_http": True}
     )
-    transport = httpx.MockTransport(handler) if handler is not None else None
-    s = Sender(b, _delivery(), m, q.put, transport=transport)
+    if handler is None:
+        s = Sender(b, _delivery(), m, q.put)
+    else:
+        s = ServedSender(handler, b, _delivery(), m, q.put)
     s.start()
     return s, q, m
 
@@ -212,7 +217,7 @@ def test_404_on_a_fixed_path_halts_probes_and_resumes_without_dead_letters() -> 
             return httpx.Response(404, text="<html>Not Found</html>")
         return httpx.Response(201, json={"message": "success", "dispatch_id": "d"})
 
-    s, q, m = _sender("http://braze.test", handler)
+    s, q, m = _sender(handler=handler)
     try:
         s.submit(_batch(TRIGGER, [{"external_user_id": "a"}, {"external_user_id": "b"}]))
         s.submit(_batch(TRIGGER, [{"external_user_id": "c"}]))
@@ -249,7 +254,7 @@ def _partial_outcome(errors: list[Any]) -> Outcome:
             201, json={"message": "success", "dispatch_id": "d", "errors": errors}
         )
 
-    s, q, m = _sender("http://braze.test", handler)
+    s, q, m = _sender(handler=handler)
     ids = ["u-1", "u-2", "u-10"]
     try:
         s.submit(_batch(TRIGGER, [{"external_user_id": u} for u in ids], [("x", u) for u in ids]))
@@ -405,7 +410,7 @@ def test_the_sender_never_sends_the_generated_send_id_placeholder() -> None:
         50,
         "default",
     )
-    s, q, _ = _sender("http://braze.test", handler)
+    s, q, _ = _sender(handler=handler)
     try:
         s.submit(_batch(shape, [{"external_user_id": "a"}]))
         (o,) = _outcomes(q, 1)

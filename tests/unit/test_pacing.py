@@ -14,8 +14,10 @@ import orjson
 from bridge.actions.base import BROADCAST_POOL, DEFAULT_POOL, Item
 from bridge.actions.registry import compile_action
 from bridge.batch import Batch
-from bridge.deliver.pacing import BULK, TRANSACTIONAL, Pacer, PriorityGate, request_pool
-from bridge.deliver.sender import Outcome, Sender
+from bridge.deliver.gate import PriorityGate
+from bridge.deliver.pacing import BULK, TRANSACTIONAL, Pacer
+from bridge.deliver.pools import request_pool
+from bridge.deliver.sender import Outcome
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
@@ -24,6 +26,7 @@ from bridge.rules.spec import RuleSettings
 from bridge.settings import BrazeSettings, DeliverySettings
 from tests.support.wait import wait_for
 from tests.unit.helpers import event
+from tests.unit.served_sender import ServedSender
 from tests.unit.test_sender import SHAPE
 
 RECIPIENT_LIMIT = 50
@@ -226,13 +229,13 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
     release = threading.Event()
     first = threading.Event()
 
-    async def handler(req: httpx.Request) -> httpx.Response:
+    def handler(req: httpx.Request) -> httpx.Response:
         seen.append(orjson.loads(req.content)["campaign_id"])
         hdr = _h(1_000_000, 999_000 - len(seen), time.time() + 3600)
         if len(seen) == 1:
             return httpx.Response(201, json={"message": "success"}, headers=hdr)
         first.set()
-        await asyncio.to_thread(release.wait, 5)  # hold the only slot until the test lets go
+        release.wait(5)  # hold the only slot until the test lets go
         return httpx.Response(201, json={"message": "success"}, headers=hdr)
 
     q: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -244,7 +247,7 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
             "max_in_flight": 1,
         }
     )
-    s = Sender(b, DeliverySettings(), Metrics(), q.put, transport=httpx.MockTransport(handler))
+    s = ServedSender(handler, b, DeliverySettings(), Metrics(), q.put)
     s.start()
     try:
         s.submit(_batch("warm-up", TRANSACTIONAL, 100))  # the pacer learns the numbers
@@ -252,9 +255,13 @@ def test_sender_sends_queued_transactional_batches_before_bulk_ones() -> None:
         for i in range(4):
             s.submit(_batch("bulk", BULK, i))
         assert first.wait(5)
-        s.submit(_batch("tx", TRANSACTIONAL, 99))
         gate = s._gate
         assert gate is not None
+        # the bulk backlog queues for the only slot first, then the transactional batch
+        wait_for(
+            "the bulk batches to queue for the only slot", lambda: len(gate._waiters) >= 3, 5, 0.01
+        )
+        s.submit(_batch("tx", TRANSACTIONAL, 99))
         wait_for(
             "the transactional batch to queue behind the bulk ones",
             lambda: len(gate._waiters) >= 4,

@@ -11,12 +11,13 @@ from bridge.actions.base import Item, Shape
 from bridge.batch import Batch
 from bridge.deliver.classify import Verdict, classify
 from bridge.deliver.pacing import Pacer
+from bridge.deliver.retry import backoff_s, exhausted
 from bridge.deliver.sender import Control, Outcome, Sender
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
-from bridge.settings import BrazeSettings, DeliverySettings
-from tests.support.http import serve
+from bridge.settings import BrazeSettings, DeliverySettings, RetrySettings
+from tests.unit.served_sender import ServedSender
 
 SHAPE = Shape.make(
     "POST",
@@ -38,22 +39,6 @@ def batch(ids: list[str]) -> Batch:
     return b
 
 
-class _Served(Sender):
-    """The production sender (lean transport) against a local server running ``handler``."""
-
-    def __init__(self, handler: Any, *args: Any) -> None:
-        self._served = serve(handler)
-        url = self._served.__enter__()
-        braze, *rest = args
-        super().__init__(braze.model_copy(update={"rest_endpoint": url}), *rest)
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._served.__exit__(None, None, None)
-
-
 def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueue[Any], Metrics]:
     q: queue.SimpleQueue[Any] = queue.SimpleQueue()
     m = Metrics()
@@ -72,8 +57,7 @@ def make_sender(handler: Any, **delivery: Any) -> tuple[Sender, queue.SimpleQueu
             "max_in_flight": 4,
         }
     )
-    assert b.http_transport == "lean", "production's transport"
-    s = _Served(handler, b, d, m, q.put)
+    s = ServedSender(handler, b, d, m, q.put)
     s.start()
     return s, q, m
 
@@ -359,3 +343,52 @@ def test_the_httpx_transport_option_still_delivers() -> None:
     finally:
         s.close()
     assert o.accepted and seen[0].headers["authorization"] == "Bearer secret-key"
+
+
+def test_an_answer_slower_than_the_read_timeout_is_retried_as_a_timeout() -> None:
+    calls = {"n": 0}
+    answered_late = threading.Event()
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            answered_late.wait(2)  # longer than request_timeout_s: the sender gives up on it
+        return httpx.Response(201, json={"message": "success"})
+
+    q: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    m = Metrics()
+    d = DeliverySettings.model_validate(
+        {"retry": {"initial_backoff_ms": 1, "max_backoff_ms": 5, "max_elapsed_s": 5}}
+    )
+    b = BrazeSettings.model_validate(
+        {
+            "rest_endpoint": "http://braze.test",
+            "allow_insecure_http": True,
+            "api_key": "k",
+            "request_timeout_s": 0.2,
+        }
+    )
+    s = ServedSender(handler, b, d, m, q.put)
+    s.start()
+    try:
+        s.submit(batch(["a"]))
+        (o,) = outcomes(q, 1)
+    finally:
+        answered_late.set()
+        s.close()
+    assert o.accepted and o.attempts == 2
+    retries = {"endpoint": "/campaigns/trigger/send", "reason": "timeout"}
+    assert m.registry.get_sample_value("bridge_retries_total", retries) == 1
+    for status_class, n in (("error", 1), ("2xx", 1)):
+        labels = {"endpoint": "/campaigns/trigger/send", "status_class": status_class}
+        assert m.registry.get_sample_value("bridge_requests_total", labels) == n, status_class
+
+
+def test_backoff_is_full_jitter_under_a_doubling_cap() -> None:
+    retry = RetrySettings(initial_backoff_ms=100, max_backoff_ms=1000)
+    for attempts, cap_s in ((0, 0.1), (1, 0.2), (3, 0.8), (4, 1.0), (30, 1.0)):
+        pauses = [backoff_s(retry, attempts) for _ in range(200)]
+        assert all(0 <= p <= cap_s for p in pauses), attempts
+        assert max(pauses) > cap_s / 2, attempts  # spread over the whole range
+    assert not exhausted(RetrySettings(max_elapsed_s=5), first_failure=100.0, now=105.0)
+    assert exhausted(RetrySettings(max_elapsed_s=5), first_failure=100.0, now=105.1)
