@@ -27,10 +27,11 @@ console: $(STAMP) ## the demo, then the web console on it (http://127.0.0.1:4020
 browser: ## Debian's chromium for the console's browser tests (idempotent; CI: must succeed)
 	scripts/install-browser
 
-lint: $(STAMP) ## ruff lint and format check, import layers (lint-imports)
+lint: $(STAMP) ## ruff lint and format check, import layers (lint-imports), module and function sizes (check-structure)
 	$(BIN)/ruff check bridge tests scripts bench
 	$(BIN)/ruff format --check bridge tests scripts bench
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/check-structure
 
 typecheck: $(STAMP) ## mypy --strict on bridge/
 	$(BIN)/mypy

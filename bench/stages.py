@@ -39,7 +39,7 @@ from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
 from bridge.processing.mapper import Built, Mapper
-from bridge.rules.engine import compile_rules
+from bridge.ruleset import compile_rules
 from bridge.settings import Settings
 
 

@@ -37,7 +37,7 @@ from bridge.processing.ports import KafkaConsumer, Sending
 from bridge.processing.router import WorkspaceSender, WorkspaceSenders
 from bridge.processing.sources import Source
 from bridge.reload import Reloader
-from bridge.rules.engine import RuleSet, compile_rules
+from bridge.ruleset import RuleSet, compile_rules
 from bridge.sendids import ensure_send_ids
 from bridge.settings import KafkaSettings, Settings, load_settings, secret_values
 from bridge.signals import Signals, StopFlag

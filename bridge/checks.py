@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bridge.rules.engine import RuleSet
+    from bridge.ruleset import RuleSet
     from bridge.settings import Settings
 
 

@@ -56,7 +56,7 @@ class RuleSpecError(BridgeError, ValueError):
     """A rule's spec cannot be compiled: ``field`` is the full path (``rules[0].when.x``),
     ``reason`` what is wrong with it.
 
-    Raised by the rule and action compilers; ``bridge.rules.engine.compile_rule`` reports it
+    Raised by the rule and action compilers; ``bridge.ruleset.compile_rule`` reports it
     as ``ConfigError(reason, field=field)``. It is also a ``ValueError``, as every parser's
     error is, so a compiler used on its own (preview's explanation of a non-match) is caught
     the same way as a bad path or duration.

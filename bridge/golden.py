@@ -31,7 +31,7 @@ from bridge.decode.factory import build_decoder
 from bridge.errors import ConfigError
 from bridge.models import Record
 from bridge.preview import preview
-from bridge.rules.engine import RuleSet, compile_rules
+from bridge.ruleset import RuleSet, compile_rules
 from bridge.settings import Settings, load_settings
 
 

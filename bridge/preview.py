@@ -11,7 +11,7 @@ from typing import Any
 from bridge.decode.base import Decoder
 from bridge.models import Failure, Record
 from bridge.processing.mapper import Mapper
-from bridge.rules.engine import RuleSet
+from bridge.ruleset import RuleSet
 
 
 @dataclass

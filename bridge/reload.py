@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bridge.errors import ConfigError
 from bridge.ops.metrics import Metrics
-from bridge.rules.engine import RuleSet, compile_rules
+from bridge.ruleset import RuleSet, compile_rules
 from bridge.settings import Settings, load_settings
 
 log = logging.getLogger("bridge.app")

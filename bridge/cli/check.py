@@ -14,7 +14,7 @@ from bridge.cli.conventions import EXIT_CONFIG, EXIT_OK, add_config, fail_config
 from bridge.errors import ConfigError
 
 if TYPE_CHECKING:
-    from bridge.rules.engine import RuleSet
+    from bridge.ruleset import RuleSet
     from bridge.settings import Settings
 
 
@@ -47,7 +47,7 @@ def cmd_run(config: str) -> int:
 
 def cmd_check(config: str, strict: bool = False, fmt: str = "text") -> int:
     from bridge.app import make_decoders
-    from bridge.rules.engine import compile_rules
+    from bridge.ruleset import compile_rules
     from bridge.settings import load_settings
 
     missing: list[str] = []

@@ -41,7 +41,7 @@ def cmd_preview(
     from bridge.decode.factory import build_decoder
     from bridge.models import Record
     from bridge.preview import preview
-    from bridge.rules.engine import compile_rules
+    from bridge.ruleset import compile_rules
     from bridge.settings import load_settings
 
     try:

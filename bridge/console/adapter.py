@@ -19,7 +19,7 @@ from bridge.decode.factory import build_decoder
 from bridge.errors import BridgeError
 from bridge.models import Record
 from bridge.preview import PreviewResult, preview
-from bridge.rules.engine import RuleSet
+from bridge.ruleset import RuleSet
 from bridge.settings import Settings
 
 

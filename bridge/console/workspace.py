@@ -12,7 +12,7 @@ import yaml
 
 from bridge.decode.base import Decoder
 from bridge.errors import ConfigError
-from bridge.rules.engine import RuleSet
+from bridge.ruleset import RuleSet
 from bridge.settings import Settings
 
 
@@ -58,7 +58,7 @@ class Workspace:
     def _load(self) -> Loaded:
         from bridge.app import make_decoders
         from bridge.checks import check_warnings
-        from bridge.rules.engine import compile_rules
+        from bridge.ruleset import compile_rules
         from bridge.settings import load_settings
 
         missing: list[str] = []

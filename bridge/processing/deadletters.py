@@ -26,7 +26,7 @@ from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
 from bridge.processing.sources import Admitted, Positions
-from bridge.rules.engine import RuleSet
+from bridge.ruleset import RuleSet
 
 log = logging.getLogger("bridge.replay")
 

@@ -37,7 +37,7 @@ from bridge.processing.ports import KafkaConsumer, Sending
 from bridge.processing.rebalance import Partitions
 from bridge.processing.router import Router
 from bridge.processing.sources import Source, TopicSource
-from bridge.rules.engine import RuleSet
+from bridge.ruleset import RuleSet
 from bridge.schedules import ScheduleCoordinator
 from bridge.settings import Settings
 from bridge.signals import StopFlag

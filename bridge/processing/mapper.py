@@ -16,7 +16,7 @@ from bridge.actions.base import Shape
 from bridge.decode.base import Decoder
 from bridge.errors import DecodeError, RuleError, SchemaRegistryUnavailable
 from bridge.models import Event, Failure, Record
-from bridge.rules.engine import CompiledRule
+from bridge.ruleset import CompiledRule
 
 log = logging.getLogger("bridge.processing.mapper")
 

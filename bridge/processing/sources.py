@@ -16,7 +16,7 @@ from confluent_kafka import Message, TopicPartition
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics, Tally
-from bridge.rules.engine import CompiledRule, RuleSet
+from bridge.ruleset import CompiledRule, RuleSet
 
 log = logging.getLogger("bridge.processing.sources")
 

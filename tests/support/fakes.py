@@ -279,7 +279,7 @@ def build_rig(
     from bridge import app
     from bridge.ops.health import HealthState
     from bridge.ops.metrics import Metrics
-    from bridge.rules.engine import compile_rules
+    from bridge.ruleset import compile_rules
 
     metrics = metrics or Metrics()
     health = HealthState(metrics, 30.0)

@@ -360,7 +360,7 @@ _GEN_RULE = {
 
 
 def test_braze_generates_the_send_id_once_and_the_rule_sends_it() -> None:
-    from bridge.rules.engine import compile_rules
+    from bridge.ruleset import compile_rules
     from tests.unit.helpers import event
 
     calls: list[Any] = []

@@ -13,7 +13,7 @@ import yaml
 
 from bridge.cli import main
 from bridge.errors import ConfigError, RuleError
-from bridge.rules.engine import compile_rules
+from bridge.ruleset import compile_rules
 from tests.unit.helpers import BASE, event, settings
 
 

@@ -14,7 +14,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from bridge.errors import ConfigError, RuleError
-from bridge.rules.engine import compile_rules
+from bridge.ruleset import compile_rules
 
 from .helpers import event, settings
 

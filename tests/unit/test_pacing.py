@@ -21,8 +21,8 @@ from bridge.deliver.sender import Outcome
 from bridge.models import Record
 from bridge.offsets import InFlight, PartitionTracker
 from bridge.ops.metrics import Metrics
-from bridge.rules.engine import compile_rule
 from bridge.rules.spec import RuleSettings
+from bridge.ruleset import compile_rule
 from bridge.settings import BrazeSettings, DeliverySettings
 from tests.support.wait import wait_for
 from tests.unit.helpers import event

@@ -12,9 +12,9 @@ import pytest
 
 from bridge.errors import ConfigError, RuleSpecError
 from bridge.rules.conditions import compile_when
-from bridge.rules.engine import compile_rules
 from bridge.rules.mapping import compile_value
 from bridge.rules.times import compile_time
+from bridge.ruleset import compile_rules
 
 from .helpers import settings
 

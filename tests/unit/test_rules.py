@@ -6,9 +6,9 @@ import pytest
 
 from bridge.errors import ConfigError, RuleError
 from bridge.rules.conditions import compile_when
-from bridge.rules.engine import compile_rules
 from bridge.rules.mapping import compile_object
 from bridge.rules.paths import MISSING, compile_path
+from bridge.ruleset import compile_rules
 
 from .helpers import event, settings
 

@@ -25,7 +25,7 @@ from bridge.errors import ConfigError
 from bridge.ops.health import HealthState
 from bridge.ops.metrics import Metrics
 from bridge.processing.router import WorkspaceSenders
-from bridge.rules.engine import compile_rules
+from bridge.ruleset import compile_rules
 from bridge.schedules import workspace_key
 from bridge.sendids import ensure_send_ids, send_id_key
 from bridge.settings import Settings, endpoint_warnings, parse_settings, secret_values

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from bridge.deliver.sender import Control
-from bridge.rules.engine import compile_rules
+from bridge.ruleset import compile_rules
 from tests.support.fakes import FakeConsumer, FakeMessage, Rig, build_rig
 from tests.unit.helpers import settings
 

@@ -10,7 +10,7 @@ from bridge.decode.json import JsonDecoder
 from bridge.errors import SchemaRegistryUnavailable
 from bridge.models import Record
 from bridge.processing.mapper import Mapper
-from bridge.rules.engine import compile_rules
+from bridge.ruleset import compile_rules
 from tests.unit.helpers import settings
 
 
