@@ -15,11 +15,12 @@ from typing import Protocol
 
 import orjson
 
+from bridge.actions.base import Item
 from bridge.batch import Batch
 from bridge.deliver.outcome import Control, Outcome
 from bridge.kafka.deadletter import DeadLetterWriter, failure_headers
 from bridge.models import Failure
-from bridge.offsets import Hold, Ticket
+from bridge.offsets import Hold, Ticket, release
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock
 from bridge.processing.flow import FlowControl
@@ -132,19 +133,20 @@ class Router:
             "shadow request (not sent)",
             extra={"rules": rules, "path": shape.path, "items": len(batch)},
         )
-        for item in batch.items:
+        items = self._unreleased(batch)
+        for item in items:
             if item.state_key is not None and self.schedules is not None:
                 self.schedules.on_final(item, False, None)
         if self.shadow_topic:
-            holds = [Hold(item.ticket) for item in batch.items]
+            holds = [Hold(item.ticket) for item in items]
 
             def acked() -> None:
                 for h in holds:
                     h.release()
 
             self.dlq.produce_raw(self.shadow_topic, None, orjson.dumps(doc), acked)
-        for item in batch.items:
-            item.ticket.done()
+        for item in items:
+            release(item)
 
     def drain_outcomes(self) -> None:
         """Apply every outcome the sender reported since the last call."""
@@ -162,21 +164,44 @@ class Router:
                 self._accepted(o, now)
             else:
                 path, ws = o.batch.shape.path, o.batch.shape.workspace
-                for item in o.batch.items:
+                for item in self._unreleased(o.batch):
                     self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path), ws)
-                    item.ticket.done()
+                    release(item)
+
+    def _unreleased(self, batch: Batch) -> list[Item]:
+        """The items of ``batch`` still open. An outcome delivered a second time (a retry
+        racing a revoke) finds them final: it is logged and changes nothing."""
+        items = batch.items
+        if all(_open(item) for item in items):
+            return items
+        open_items = [item for item in items if _open(item)]
+        log.warning(
+            "outcome for items already final ignored",
+            extra={"path": batch.shape.path, "items": len(items) - len(open_items)},
+        )
+        for item in items:
+            if not _open(item):
+                item.ticket.tracker.repeated_releases += 1
+        return open_items
 
     def _accepted(self, o: Outcome, now: float) -> None:
         partial = set(o.partial_items)  # 2xx + errors[]: these items were not delivered
-        self.flow.record(now, False, len(o.batch.items) - len(partial), o.batch.shape.workspace)
-        for idx, item in enumerate(o.batch.items):
+        items = o.batch.items
+        open_items = self._unreleased(o.batch)
+        if not open_items:
+            return
+        delivered = len(open_items) - sum(1 for i in partial if _open(items[i]))
+        self.flow.record(now, False, delivered, o.batch.shape.workspace)
+        for idx, item in enumerate(items):
+            if not _open(item):
+                continue
             if idx in partial:
                 # Braze accepted the request but says these were not delivered: dead-letter
                 # them (class "partial") so they can be inspected and replayed.
                 if item.state_key is not None and self.schedules is not None:
                     self.schedules.on_final(item, True, o.response)
                 self.dead_letter(item.ticket, _partial_failure(o, item.rule))
-                item.ticket.done()
+                release(item)
                 continue
             self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
             self.metrics.event_accepted(item.rule, item.ticket.record.timestamp_ms, now)
@@ -185,7 +210,7 @@ class Router:
                 self.schedules.on_final(item, True, o.response)
             else:  # a schedule's action is final once its state is written (the event is)
                 item.ticket.action_final(item.rule)
-            item.ticket.done()
+            release(item)
 
     def _control(self, c: Control) -> None:
         extra = {"reason": c.reason, "workspace": c.workspace}
@@ -228,6 +253,11 @@ class Router:
             hold.release()
 
         self.dlq.send(record, headers, acked)
+
+
+def _open(item: Item) -> bool:
+    """``item``'s action is not final yet (an item without a hold was never released)."""
+    return item.hold is None or item.hold.open
 
 
 def _delivery_failure(o: Outcome, rule: str, endpoint: str) -> Failure:
