@@ -65,17 +65,20 @@ class Hold:
 
     def __init__(self, ticket: Ticket, *, counted: bool = False) -> None:
         if not counted:
-            ticket.add()
+            ticket.pending += 1  # Ticket.add, inlined: one hold per recipient on the hot path
         self.ticket = ticket
         self.open = True
 
     def release(self) -> None:
         """Release the action; a repeat is only counted."""
+        ticket = self.ticket
         if self.open:
             self.open = False
-            self.ticket.done()
+            ticket.pending -= 1  # Ticket.done, inlined
+            if ticket.pending == 0:
+                ticket.tracker.finished(ticket)
         else:
-            self.ticket.tracker.repeated_releases += 1
+            ticket.tracker.repeated_releases += 1
 
 
 class Holding(Protocol):
@@ -97,7 +100,10 @@ def hold_of(item: Holding) -> Hold:
 
 def release(item: Holding) -> None:
     """Release ``item``'s action once (a repeat is only counted, see :class:`Hold`)."""
-    hold_of(item).release()
+    hold = item.hold
+    if hold is None:
+        hold = hold_of(item)
+    hold.release()
 
 
 @dataclass(slots=True)

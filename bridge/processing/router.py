@@ -14,6 +14,7 @@ import queue
 from typing import Protocol
 
 import orjson
+from prometheus_client import Counter
 
 from bridge.actions.base import Item
 from bridge.batch import Batch
@@ -24,6 +25,7 @@ from bridge.offsets import Hold, Ticket, release
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock
 from bridge.processing.flow import FlowControl
+from bridge.processing.latency import LatencyObserver
 from bridge.schedules import ScheduleCoordinator
 
 log = logging.getLogger("bridge.processing.router")
@@ -97,6 +99,7 @@ class Router:
         self.targets = targets
         self.schedules: ScheduleCoordinator | None = None
         self.held: dict[str, list[Batch]] = {}  # a workspace's batches while its breaker is open
+        self.latency = LatencyObserver(metrics.event_latency)
 
     def send(self, batch: Batch) -> None:
         if batch.shape.shadow:
@@ -172,8 +175,12 @@ class Router:
         """The items of ``batch`` still open. An outcome delivered a second time (a retry
         racing a revoke) finds them final: it is logged and changes nothing."""
         items = batch.items
-        if all(_open(item) for item in items):
-            return items
+        for item in items:
+            hold = item.hold
+            if hold is not None and not hold.open:
+                break
+        else:
+            return items  # the common case: every item still open
         open_items = [item for item in items if _open(item)]
         log.warning(
             "outcome for items already final ignored",
@@ -190,27 +197,52 @@ class Router:
         open_items = self._unreleased(o.batch)
         if not open_items:
             return
+        repeated = open_items is not items  # some items were final before this outcome
         delivered = len(open_items) - sum(1 for i in partial if _open(items[i]))
         self.flow.record(now, False, delivered, o.batch.shape.workspace)
+        stamps: dict[str, list[int]] = {}  # rule -> Kafka timestamps of its delivered items
+        schedules = self.schedules
         for idx, item in enumerate(items):
-            if not _open(item):
+            if repeated and not _open(item):
                 continue
             if idx in partial:
                 # Braze accepted the request but says these were not delivered: dead-letter
                 # them (class "partial") so they can be inspected and replayed.
-                if item.state_key is not None and self.schedules is not None:
-                    self.schedules.on_final(item, True, o.response)
+                if item.state_key is not None and schedules is not None:
+                    schedules.on_final(item, True, o.response)
                 self.dead_letter(item.ticket, _partial_failure(o, item.rule))
                 release(item)
                 continue
-            self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
-            self.metrics.event_accepted(item.rule, item.ticket.record.timestamp_ms, now)
-            self.tally.add(self.metrics.workspace_recipients_sent, item.shape.workspace)
-            if item.state_key is not None and self.schedules is not None:
-                self.schedules.on_final(item, True, o.response)
+            rule_stamps = stamps.get(item.rule)
+            if rule_stamps is None:
+                rule_stamps = stamps[item.rule] = []
+            rule_stamps.append(item.ticket.record.timestamp_ms)
+            if item.state_key is not None and schedules is not None:
+                schedules.on_final(item, True, o.response)
             else:  # a schedule's action is final once its state is written (the event is)
                 item.ticket.action_final(item.rule)
             release(item)
+        self._count_delivered(o.batch, stamps, now)
+
+    def _count_delivered(self, batch: Batch, stamps: dict[str, list[int]], now: float) -> None:
+        """Count a request's delivered items once per rule (recipients, workspace, latency)."""
+        counts = self.tally.counts
+        m = self.metrics
+        n = 0
+        for rule, rule_stamps in stamps.items():
+            sent: tuple[Counter, tuple[str, ...]] = (
+                m.recipients_sent,
+                (rule, self.targets.get(rule, "")),
+            )
+            counts[sent] = counts.get(sent, 0) + len(rule_stamps)
+            self.latency.observe(rule, rule_stamps, now)
+            n += len(rule_stamps)
+        if n:
+            ws: tuple[Counter, tuple[str, ...]] = (
+                m.workspace_recipients_sent,
+                (batch.shape.workspace,),
+            )
+            counts[ws] = counts.get(ws, 0) + n
 
     def _control(self, c: Control) -> None:
         extra = {"reason": c.reason, "workspace": c.workspace}
