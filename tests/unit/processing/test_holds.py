@@ -186,3 +186,39 @@ def test_a_double_release_does_not_move_the_commit_position() -> None:
     assert first.pending == 1 and tr.advance() == -1, "the record's second action is open"
     b.release()
     assert tr.advance() == 2 and tr.open == 0
+
+
+SCHEDULE = {
+    "name": "reminder",
+    "topic": "orders",
+    "action": "campaign_schedule",
+    "campaign_id": "c-remind",
+    "recipient": {"external_user_id": "$.user"},
+    "schedule": {"key": "$.user", "time": "2099-01-01T10:00:00Z"},
+}
+
+
+def test_a_schedule_create_answered_twice_writes_its_state_once_and_releases_once() -> None:
+    from bridge.kafka.state import StateStore
+    from tests.support.fakes import FakeProducer
+
+    s = settings([SCHEDULE])
+    state_producer = FakeProducer()
+    state_producer.acking = False
+    store = StateStore(s.kafka, state_producer, in_memory=True)  # type: ignore[arg-type]
+    r = build_rig(s, state=store)
+    r.consumer.assign("orders", 0)
+    r.consumer.then([msg(0)])
+    r.poll()
+    r.loop.flush()
+    (create,) = r.sender.batches
+    for _ in range(2):
+        r.sender.outcomes.put(Outcome.success(create, status=201, response={"schedule_id": "s-1"}))
+    r.poll()
+    assert len(state_producer.records) == 1, "the state is written once"
+    assert committed(r) == 0, "final only once the state write is acknowledged"
+    state_producer.acking = True
+    state_producer.poll()
+    r.poll()
+    assert r.consumer.committed() == {("orders", 0): 1}
+    assert r.loop.inflight.events == 0 and tracker(r).repeated_releases == 1
