@@ -3,8 +3,10 @@
 * a full or due batch goes to the sender, or (shadow rules) is only recorded;
 * a :class:`~bridge.models.Failure` becomes a dead letter; the ticket stays open until Kafka
   acknowledged it;
-* a delivery outcome (from the sender thread, through the outcome queue) releases the batch's
-  tickets, or dead-letters its items; a halt/resume from the sender sets a pause reason.
+* a delivery outcome (from the sender thread, through the outcome queue) releases each item's
+  hold on its ticket (:func:`bridge.offsets.release`, exactly once: a second outcome for the
+  same items changes nothing), or dead-letters its items; a halt/resume from the sender sets a
+  pause reason.
 """
 
 from __future__ import annotations
