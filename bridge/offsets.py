@@ -1,7 +1,8 @@
 """At-least-once bookkeeping: per-partition watermarks over out-of-order completions.
 
 Every consumed record gets a :class:`Ticket` counting the actions still open for it (Braze
-items, dead-letter writes). Requests complete out of order; a partition's commit position only
+items, dead-letter writes, shadow records, state writes), each held by a :class:`Hold` that
+releases it exactly once. Requests complete out of order; a partition's commit position only
 advances past a record when it and every earlier record of the partition are final
 (accepted or dead-lettered). That position is what gets committed.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from bridge.completions import CompletionLog
 from bridge.models import Record
@@ -34,6 +36,7 @@ class Ticket:
         return self.pending == 0
 
     def add(self, n: int = 1) -> None:
+        """Count n more open actions (the bridge counts them through :class:`Hold`)."""
         self.pending += n
 
     def done(self, n: int = 1) -> None:
@@ -50,20 +53,57 @@ class Ticket:
 
 
 class Hold:
-    """One open action of a ticket (a dead-letter write, a shadow record), released exactly
-    once: a second :meth:`release` (a retried acknowledgement) does nothing."""
+    """One open action of a ticket (a Braze item, a dead-letter write, a shadow record, a
+    state write), released exactly once: a repeated :meth:`release` (a retried
+    acknowledgement, an outcome delivered twice) does nothing but count itself in the
+    tracker's ``repeated_releases``, so it can never move a commit position early.
 
-    __slots__ = ("ticket", "_open")
+    ``counted``: the ticket already counts this action (its creator called ``add()``); the
+    hold only takes over its release."""
 
-    def __init__(self, ticket: Ticket) -> None:
-        ticket.add()
+    __slots__ = ("ticket", "open")
+
+    def __init__(self, ticket: Ticket, *, counted: bool = False) -> None:
+        if not counted:
+            ticket.pending += 1  # Ticket.add, inlined: one hold per recipient on the hot path
         self.ticket = ticket
-        self._open = True
+        self.open = True
 
     def release(self) -> None:
-        if self._open:
-            self._open = False
-            self.ticket.done()
+        """Release the action; a repeat is only counted."""
+        ticket = self.ticket
+        if self.open:
+            self.open = False
+            ticket.pending -= 1  # Ticket.done, inlined
+            if ticket.pending == 0:
+                ticket.tracker.finished(ticket)
+        else:
+            ticket.tracker.repeated_releases += 1
+
+
+class Holding(Protocol):
+    """Something that holds one action of a ticket (a :class:`bridge.actions.base.Item`)."""
+
+    ticket: Ticket
+    hold: Hold | None
+
+
+def hold_of(item: Holding) -> Hold:
+    """``item``'s hold on its ticket. The loop gives every item its own; an item built
+    elsewhere (a test, the benchmark) was counted with ``ticket.add()`` by its creator, and
+    its first release adopts that count."""
+    hold = item.hold
+    if hold is None:
+        hold = item.hold = Hold(item.ticket, counted=True)
+    return hold
+
+
+def release(item: Holding) -> None:
+    """Release ``item``'s action once (a repeat is only counted, see :class:`Hold`)."""
+    hold = item.hold
+    if hold is None:
+        hold = hold_of(item)
+    hold.release()
 
 
 @dataclass(slots=True)
@@ -82,6 +122,7 @@ class PartitionTracker:
     log: CompletionLog = field(default_factory=CompletionLog)  # final work above the position
     open: int = 0  # unfinished records
     bulk_open: int = 0  # of which every action is bulk
+    repeated_releases: int = 0  # releases of a hold already released (ignored)
 
     def track(self, record: Record, size: int, offset: int | None = None) -> Ticket:
         t = Ticket(record, self, size, record.offset if offset is None else offset)

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bridge.models import Event
-from bridge.offsets import Ticket
+from bridge.offsets import Hold, Ticket
 
 # Rule priorities (the shape carries the number; bridge.deliver.pacing spends by it).
 TRANSACTIONAL = 100
@@ -115,6 +115,7 @@ class Item:
     attempts: int = 0
     first_failure: float = 0.0
     state_key: str | None = None  # schedule lifecycle key ("schedule/<name>/<business key>")
+    hold: Hold | None = None  # this item's action on the ticket (bridge.offsets.release)
 
 
 Builder = Callable[[Event], tuple[Shape, Any, Any]]

@@ -26,7 +26,7 @@ from bridge.errors import SourceError
 from bridge.kafka.deadletter import DeadLetterWriter
 from bridge.kafka.state import StateStore
 from bridge.models import Record
-from bridge.offsets import InFlight, PartitionTracker
+from bridge.offsets import Hold, InFlight, PartitionTracker
 from bridge.ops.health import HealthState
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock, SystemClock
@@ -301,16 +301,15 @@ class Loop:
                 tracker.mark_bulk(ticket)  # bulk work has its own share of the in-flight budget
         for name in mapped.matched:
             self.tally.add(self.metrics.events_matched, topic, name)
-        # Hold every item before anything can complete, so the ticket cannot turn final early.
-        ticket.add(len(built))
+        # Held while the actions are handed out, so a shadow batch released on the spot
+        # cannot make the ticket final before its later actions hold it.
+        routing = Hold(ticket)
         for failure in failures:
             self.router.dead_letter(ticket, failure)
-        if not built:
-            return
         now = self.clock.monotonic()
         batcher = self.batcher
         for rule, shape, identity, payload in built:
-            item = Item(ticket, rule, shape, identity, payload)
+            item = Item(ticket, rule, shape, identity, payload, hold=Hold(ticket))
             if shape.kind != "send":
                 if self.schedules is None:
                     raise SourceError("schedule actions need the state store")
@@ -320,6 +319,7 @@ class Loop:
             full = batcher.add(item, now)
             if full is not None:
                 self.router.send(full)
+        routing.release()
 
     # -- rules reload ----------------------------------------------------------------------
     def _install_rules(self) -> None:

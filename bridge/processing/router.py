@@ -3,8 +3,10 @@
 * a full or due batch goes to the sender, or (shadow rules) is only recorded;
 * a :class:`~bridge.models.Failure` becomes a dead letter; the ticket stays open until Kafka
   acknowledged it;
-* a delivery outcome (from the sender thread, through the outcome queue) releases the batch's
-  tickets, or dead-letters its items; a halt/resume from the sender sets a pause reason.
+* a delivery outcome (from the sender thread, through the outcome queue) releases each item's
+  hold on its ticket (:func:`bridge.offsets.release`, exactly once: a second outcome for the
+  same items changes nothing), or dead-letters its items; a halt/resume from the sender sets a
+  pause reason.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ import queue
 from typing import Protocol
 
 import orjson
+from prometheus_client import Counter
 
+from bridge.actions.base import Item
 from bridge.batch import Batch
 from bridge.deliver.outcome import Control, Outcome
 from bridge.kafka.deadletter import DeadLetterWriter, failure_headers
 from bridge.models import Failure
-from bridge.offsets import Hold, Ticket
+from bridge.offsets import Hold, Ticket, release
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock
 from bridge.processing.flow import FlowControl
+from bridge.processing.latency import LatencyObserver
 from bridge.schedules import ScheduleCoordinator
 
 log = logging.getLogger("bridge.processing.router")
@@ -96,6 +101,7 @@ class Router:
         self.targets = targets
         self.schedules: ScheduleCoordinator | None = None
         self.held: dict[str, list[Batch]] = {}  # a workspace's batches while its breaker is open
+        self.latency = LatencyObserver(metrics.event_latency)
 
     def send(self, batch: Batch) -> None:
         if batch.shape.shadow:
@@ -132,19 +138,20 @@ class Router:
             "shadow request (not sent)",
             extra={"rules": rules, "path": shape.path, "items": len(batch)},
         )
-        for item in batch.items:
+        items = self._unreleased(batch)
+        for item in items:
             if item.state_key is not None and self.schedules is not None:
                 self.schedules.on_final(item, False, None)
         if self.shadow_topic:
-            holds = [Hold(item.ticket) for item in batch.items]
+            holds = [Hold(item.ticket) for item in items]
 
             def acked() -> None:
                 for h in holds:
                     h.release()
 
             self.dlq.produce_raw(self.shadow_topic, None, orjson.dumps(doc), acked)
-        for item in batch.items:
-            item.ticket.done()
+        for item in items:
+            release(item)
 
     def drain_outcomes(self) -> None:
         """Apply every outcome the sender reported since the last call."""
@@ -162,30 +169,82 @@ class Router:
                 self._accepted(o, now)
             else:
                 path, ws = o.batch.shape.path, o.batch.shape.workspace
-                for item in o.batch.items:
+                for item in self._unreleased(o.batch):
                     self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path), ws)
-                    item.ticket.done()
+                    release(item)
+
+    def _unreleased(self, batch: Batch) -> list[Item]:
+        """The items of ``batch`` still open. An outcome delivered a second time (a retry
+        racing a revoke) finds them final: it is logged and changes nothing."""
+        items = batch.items
+        for item in items:
+            hold = item.hold
+            if hold is not None and not hold.open:
+                break
+        else:
+            return items  # the common case: every item still open
+        open_items = [item for item in items if _open(item)]
+        log.warning(
+            "outcome for items already final ignored",
+            extra={"path": batch.shape.path, "items": len(items) - len(open_items)},
+        )
+        for item in items:
+            if not _open(item):
+                item.ticket.tracker.repeated_releases += 1
+        return open_items
 
     def _accepted(self, o: Outcome, now: float) -> None:
         partial = set(o.partial_items)  # 2xx + errors[]: these items were not delivered
-        self.flow.record(now, False, len(o.batch.items) - len(partial), o.batch.shape.workspace)
-        for idx, item in enumerate(o.batch.items):
+        items = o.batch.items
+        open_items = self._unreleased(o.batch)
+        if not open_items:
+            return
+        repeated = open_items is not items  # some items were final before this outcome
+        delivered = len(open_items) - sum(1 for i in partial if _open(items[i]))
+        self.flow.record(now, False, delivered, o.batch.shape.workspace)
+        stamps: dict[str, list[int]] = {}  # rule -> Kafka timestamps of its delivered items
+        schedules = self.schedules
+        for idx, item in enumerate(items):
+            if repeated and not _open(item):
+                continue
             if idx in partial:
                 # Braze accepted the request but says these were not delivered: dead-letter
                 # them (class "partial") so they can be inspected and replayed.
-                if item.state_key is not None and self.schedules is not None:
-                    self.schedules.on_final(item, True, o.response)
+                if item.state_key is not None and schedules is not None:
+                    schedules.on_final(item, True, o.response)
                 self.dead_letter(item.ticket, _partial_failure(o, item.rule))
-                item.ticket.done()
+                release(item)
                 continue
-            self.tally.add(self.metrics.recipients_sent, item.rule, self.targets.get(item.rule, ""))
-            self.metrics.event_accepted(item.rule, item.ticket.record.timestamp_ms, now)
-            self.tally.add(self.metrics.workspace_recipients_sent, item.shape.workspace)
-            if item.state_key is not None and self.schedules is not None:
-                self.schedules.on_final(item, True, o.response)
+            rule_stamps = stamps.get(item.rule)
+            if rule_stamps is None:
+                rule_stamps = stamps[item.rule] = []
+            rule_stamps.append(item.ticket.record.timestamp_ms)
+            if item.state_key is not None and schedules is not None:
+                schedules.on_final(item, True, o.response)
             else:  # a schedule's action is final once its state is written (the event is)
                 item.ticket.action_final(item.rule)
-            item.ticket.done()
+            release(item)
+        self._count_delivered(o.batch, stamps, now)
+
+    def _count_delivered(self, batch: Batch, stamps: dict[str, list[int]], now: float) -> None:
+        """Count a request's delivered items once per rule (recipients, workspace, latency)."""
+        counts = self.tally.counts
+        m = self.metrics
+        n = 0
+        for rule, rule_stamps in stamps.items():
+            sent: tuple[Counter, tuple[str, ...]] = (
+                m.recipients_sent,
+                (rule, self.targets.get(rule, "")),
+            )
+            counts[sent] = counts.get(sent, 0) + len(rule_stamps)
+            self.latency.observe(rule, rule_stamps, now)
+            n += len(rule_stamps)
+        if n:
+            ws: tuple[Counter, tuple[str, ...]] = (
+                m.workspace_recipients_sent,
+                (batch.shape.workspace,),
+            )
+            counts[ws] = counts.get(ws, 0) + n
 
     def _control(self, c: Control) -> None:
         extra = {"reason": c.reason, "workspace": c.workspace}
@@ -228,6 +287,11 @@ class Router:
             hold.release()
 
         self.dlq.send(record, headers, acked)
+
+
+def _open(item: Item) -> bool:
+    """``item``'s action is not final yet (an item without a hold was never released)."""
+    return item.hold is None or item.hold.open
 
 
 def _delivery_failure(o: Outcome, rule: str, endpoint: str) -> Failure:
