@@ -36,9 +36,8 @@ lint: $(STAMP) ## ruff lint and format check, import layers (lint-imports), modu
 typecheck: $(STAMP) ## mypy --strict on bridge/
 	$(BIN)/mypy
 
-unit: $(STAMP) ## unit tests only (no broker), with line coverage of bridge/processing/ (>= 85 %)
-	$(BIN)/coverage run -m pytest -q -m "not integration" tests
-	$(BIN)/coverage report
+unit: $(STAMP) ## unit tests only (no broker), one worker per core, with line coverage of bridge/processing/ (>= 85 %)
+	$(BIN)/pytest -q -n auto -m "not integration" --cov=bridge.processing --cov-report=term-missing tests
 
 test: lint typecheck browser ## everything CI runs: lint, types, unit + integration + e2e + browser + chart tests, bench smoke
 	$(BIN)/pytest -q -ra --durations=15 tests

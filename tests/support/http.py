@@ -55,7 +55,9 @@ def serve(handler: Handler) -> Iterator[str]:
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
     server.daemon_threads = True
-    t = threading.Thread(target=server.serve_forever, name="test-http", daemon=True)
+    t = threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="test-http", daemon=True
+    )  # a 0.05 s poll: shutdown() returns at once instead of after up to 0.5 s
     t.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
