@@ -27,6 +27,11 @@ SEND_MESSAGE_KEYS = frozenset(
 )
 SCHEDULE_MESSAGE_KEYS = SEND_MESSAGE_KEYS - {"whats_app"}
 
+# Push payload limits in bytes (Braze answers "Apple/Android Push Length Exceeded" beyond them).
+APPLE_PUSH_MAX = 1912
+ANDROID_PUSH_MAX = 4000
+PUSH_LIMITS = {"apple_push": APPLE_PUSH_MAX, "android_push": ANDROID_PUSH_MAX}
+
 # §2.3: a request naming users is a specific-user send (shared pool) even with a segment or
 # an audience; two broadcast requests target the same "unique audience" when these match.
 USER_FIELDS = ("recipients", "external_user_ids", "user_aliases")

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from bridge.braze_facts import SEND_MESSAGE_KEYS
+from bridge.braze_facts import PUSH_LIMITS, SEND_MESSAGE_KEYS
 from bridge.errors import RuleError, RuleSpecError
 from bridge.models import Event
 from bridge.rules.mapping import compile_object, compile_value
@@ -19,7 +19,6 @@ PROPERTIES_LIMIT = 50_000  # bytes of trigger_properties / context (Braze: 50 KB
 BODY_LIMIT = 4_000_000  # bytes of a request body (Braze: 4 MB)
 # Braze's documented push limits ("Apple Push Length Exceeded": more than 1,912 bytes;
 # "Android Push Length Exceeded": more than 4,000 bytes), measured on the object's JSON.
-PUSH_LIMITS = {"apple_push": 1912, "android_push": 4000}
 
 RecipientFn = Callable[[Event], tuple[Any, dict[str, Any]]]
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from bridge.braze_facts import SEND_MESSAGE_KEYS
+from bridge.braze_facts import ANDROID_PUSH_MAX, APPLE_PUSH_MAX, SEND_MESSAGE_KEYS
 from bridge.sandbox import targets
 from bridge.sandbox.audience import check_optional_audience
 from bridge.sandbox.context import Ctx, Outcome
@@ -24,8 +24,6 @@ from bridge.sandbox.fields import (
 from bridge.sandbox.recipients import check_targeting
 
 SUBSCRIPTION_STATES = frozenset({"opted_in", "subscribed", "all"})
-APPLE_PUSH_MAX = 1912
-ANDROID_PUSH_MAX = 4000
 
 
 def check_user_lists(body: dict[str, Any]) -> int | None:
