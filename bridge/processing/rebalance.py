@@ -62,7 +62,10 @@ class Partitions:
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assign").inc()
-        committed = self._committed(consumer, partitions)
+        # Assigned while the consumer closes (a peer left during this replica's drain): nothing
+        # will be consumed, so the completed-work map is not needed, and reading it could hold
+        # close() for the 10 s committed() timeout, past the drain deadline.
+        committed = {} if self.stopping() else self._committed(consumer, partitions)
         k = self.settings.kafka
         for tp in partitions:
             key = (tp.topic, tp.partition)

@@ -250,3 +250,27 @@ def test_a_broker_with_a_lower_metadata_limit_gets_a_smaller_map() -> None:
     assert tracker.log.budget <= limit or not tracker.log.enabled
     accepted = [text for _k, text in fake.metadata_log if text]
     assert accepted and all(len(t) <= limit for t in accepted), "later maps fit the broker"
+
+
+def test_partitions_assigned_while_closing_do_not_wait_for_the_committed_map() -> None:
+    """A peer leaving during this replica's drain hands it partitions inside close(): reading
+    their committed maps there held close() for the 10 s committed() timeout (a replica of
+    tests/reliability/test_rate_limit_sharing.py outlived SIGTERM by 30 s)."""
+    a = rig([RULE])
+    reads: list[int] = []
+    real = a.consumer.committed
+
+    def committed(partitions: Any = None, timeout: float = -1) -> Any:
+        if partitions is not None:
+            reads.append(len(partitions))
+        return real(partitions, timeout)
+
+    a.consumer.committed = committed  # type: ignore[method-assign]
+    a.consumer.assign("orders", 0)
+    assert reads == [1]  # a running replica reads the map of what it is given
+    a.loop.stop()
+    a.consumer.assign("orders", 1)
+    assert reads == [1]  # a closing one does not
+    assert ("orders", 1) in a.loop.trackers  # but still tracks it, so the revoke is clean
+    a.consumer.revoke("orders", 0, 1)
+    assert a.loop.trackers == {}
