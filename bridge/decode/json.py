@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
@@ -12,9 +11,12 @@ from bridge.errors import DecodeError
 from bridge.models import Record
 
 # orjson reads integers beyond 64 bits as floats, silently changing them (#16 D16); a run of
-# 20+ digits (rare, found in C at memory speed) re-reads the document with the stdlib parser,
-# which keeps them exact, so they are delivered as they were or refused with a clear reason.
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# 20+ digits (rare) re-reads the document with the stdlib parser, which keeps them exact, so
+# they are delivered as they were or refused with a clear reason. The run is found in C at
+# memory speed: every digit becomes "0", then one substring search (a quarter of the cost of
+# the regular expression ``\d{20}`` on a typical event, measured with timeit).
+_DIGITS_AS_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_LONG_RUN = b"0" * 20
 
 
 def _reject_constant(name: str) -> Any:
@@ -46,7 +48,7 @@ class JsonDecoder:
     def refine(self, record: Record) -> Any | None:
         """The exact value when the document holds an integer orjson would round, else None."""
         raw = record.value
-        if raw is None or _LONG_DIGITS.search(raw) is None:
+        if raw is None or _LONG_RUN not in raw.translate(_DIGITS_AS_ZERO):
             return None
         try:  # valid for orjson, so valid for json; only big integers come out differently
             return json.loads(raw, parse_constant=_reject_constant)
