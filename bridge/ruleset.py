@@ -14,8 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from bridge.actions.base import TRANSACTIONAL, Builder, Shape, priority_value
 from bridge.actions.common import ensure_serialisable
 from bridge.actions.registry import compile_action
@@ -84,6 +82,13 @@ class CompiledRule:
     dedupe: Dedupe | None = None
     shadow: bool = False
 
+    def build_checked(self, e: Event) -> tuple[Shape, Any, Any]:
+        """:attr:`build`, then the JSON check the mapper makes on every item
+        (:func:`check_built`)."""
+        shape, identity, payload = self.build(e)
+        check_built(self.name, shape, payload)
+        return shape, identity, payload
+
 
 def _shadowed(build: Builder) -> Builder:
     cache: dict[Shape, Shape] = {}
@@ -125,26 +130,14 @@ def _prioritised(build: Builder, priority: int) -> Builder:
     return _with_shape(build, priority=priority)
 
 
-def _checked(build: Builder, rule: str) -> Builder:
-    """Validate each item's JSON before it joins a batch (a bad value fails one event only)."""
-    last: list[Shape | None] = [None]
-
-    dumps = orjson.dumps
-
-    def checked(e: Event) -> tuple[Shape, Any, Any]:
-        shape, identity, payload = build(e)
-        # body -> recipients list -> item: two enclosing levels, or the body itself. The
-        # common case is one C call; the slow path finds and names the bad field.
-        try:
-            dumps([[payload]] if shape.list_field else payload)
-        except TypeError:  # orjson.JSONEncodeError is a TypeError
-            ensure_serialisable(payload, "item", rule, 2 if shape.list_field else 0)
-        if shape is not last[0]:  # shared fields: static shapes are checked once
-            ensure_serialisable(shape.base, "request", rule)
-            last[0] = shape
-        return shape, identity, payload
-
-    return checked
+def check_built(rule: str, shape: Shape, payload: Any) -> None:
+    """Raise RuleError naming the field when a built item (or its request-level fields) cannot
+    be written as JSON, so a bad value fails its event only, never the batch it would join.
+    The mapper runs the common case inline (one ``orjson.dumps``) and calls this to name
+    the field; :meth:`CompiledRule.build_checked` runs both for callers outside the mapper."""
+    # body -> recipients list -> item: two enclosing levels, or the body itself
+    ensure_serialisable(payload, "item", rule, 2 if shape.list_field else 0)
+    ensure_serialisable(shape.base, "request", rule)
 
 
 class RuleSet:
@@ -206,7 +199,6 @@ def compile_rule(rule: RuleSettings, index: int, max_recipients: int) -> Compile
         except ValueError as exc:
             raise ConfigError(str(exc), field=f"{where}.dedupe") from exc
         dedupe = Dedupe(key, window, rule.dedupe.max_keys)
-    build = _checked(build, rule.name)
     if priority_value(rule.priority) != TRANSACTIONAL:
         build = _prioritised(build, priority_value(rule.priority))
     if rule.shadow:

@@ -12,13 +12,16 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from bridge.actions.base import Shape
 from bridge.decode.base import Decoder
 from bridge.errors import DecodeError, RuleError, SchemaRegistryUnavailable
 from bridge.models import Event, Failure, Record
-from bridge.ruleset import CompiledRule
+from bridge.ruleset import CompiledRule, check_built
 
 log = logging.getLogger("bridge.processing.mapper")
+dumps = orjson.dumps
 
 
 Built = tuple[str, Shape, Any, Any]
@@ -70,6 +73,7 @@ class Mapper:
     def __init__(self, decoder_for: Callable[[str], Decoder]) -> None:
         self._decoder_for = decoder_for
         self._decoders: dict[str, Decoder] = {}
+        self._checked: dict[str, Shape] = {}  # rule -> its last shape whose fields were checked
 
     def decoder(self, topic: str) -> Decoder:
         d = self._decoders.get(topic)
@@ -112,6 +116,14 @@ class Mapper:
             matched.append(rule.name)
             try:
                 shape, identity, item_payload = rule.build(event)
+                # The JSON check of check_built, inline: one C call in the common case.
+                try:
+                    dumps([[item_payload]] if shape.list_field else item_payload)
+                except TypeError:  # orjson.JSONEncodeError is a TypeError
+                    check_built(rule.name, shape, item_payload)  # names the field
+                if self._checked.get(rule.name) is not shape:  # static shapes: checked once
+                    check_built(rule.name, shape, {})
+                    self._checked[rule.name] = shape
             except RuleError as exc:
                 failures.append(Failure("rules", "RuleError", str(exc), rule=rule.name))
                 continue

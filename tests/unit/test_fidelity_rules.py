@@ -38,7 +38,7 @@ def _check(tmp_path: Path, rules: list[dict[str, Any]], capsys: pytest.CaptureFi
 
 def _build(rule: dict[str, Any], value: Any) -> tuple[Any, Any, Any]:
     (compiled,) = compile_rules(settings([rule])).rules
-    return compiled.build(event(value))
+    return compiled.build_checked(event(value))
 
 
 # ------------------------------------------------------------------ item 3
@@ -295,8 +295,8 @@ def test_recipients_with_an_audience_filter_batch_in_the_default_pool() -> None:
         },
     }
     (compiled,) = compile_rules(settings([rule])).rules
-    s1, _, r1 = compiled.build(event({"u": "a"}))
-    s2, _, r2 = compiled.build(event({"u": "b"}))
+    s1, _, r1 = compiled.build_checked(event({"u": "a"}))
+    s2, _, r2 = compiled.build_checked(event({"u": "b"}))
     assert s1 == s2 and s1.pool == "default" and s1.list_field == "recipients"
     body = s1.body([r1, r2])
     assert body["broadcast"] is False and body["audience"] == rule["audience"]
@@ -399,8 +399,8 @@ def test_live_activity_start_batches_external_user_ids() -> None:
         },
     }
     (compiled,) = compile_rules(settings([rule])).rules
-    s1, _, a = compiled.build(event({"fan": "f1", "game": "g1", "home": "H"}))
-    s2, _, b = compiled.build(event({"fan": "f2", "game": "g1", "home": "H"}))
+    s1, _, a = compiled.build_checked(event({"fan": "f1", "game": "g1", "home": "H"}))
+    s2, _, b = compiled.build_checked(event({"fan": "f2", "game": "g1", "home": "H"}))
     assert s1 == s2 and s1.path == "/messages/live_activity/start" and s1.pool == "default"
     assert s1.body([a, b]) == {
         "app_id": "app-ios",

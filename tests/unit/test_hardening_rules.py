@@ -36,7 +36,7 @@ def _rule(**kw: Any) -> dict[str, Any]:
 
 def _build(rule: dict[str, Any], value: Any) -> tuple[Any, Any, Any]:
     rs = compile_rules(settings([rule]))
-    return rs.rules[0].build(event(value))
+    return rs.rules[0].build_checked(event(value))
 
 
 def _nested(depth: int) -> Any:

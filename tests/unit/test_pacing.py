@@ -203,12 +203,12 @@ def test_rule_priority_reaches_the_request_shape() -> None:
             "priority": "bulk",
         }
     )
-    shape, _, _ = compile_rule(rule, 0, RECIPIENT_LIMIT).build(event({"u": "1"}))
+    shape, _, _ = compile_rule(rule, 0, RECIPIENT_LIMIT).build_checked(event({"u": "1"}))
     assert shape.priority == BULK
     default = RuleSettings.model_validate(
         {**rule.model_dump(exclude_none=True, exclude={"priority"})}
     )
-    shape, _, _ = compile_rule(default, 0, RECIPIENT_LIMIT).build(event({"u": "1"}))
+    shape, _, _ = compile_rule(default, 0, RECIPIENT_LIMIT).build_checked(event({"u": "1"}))
     assert shape.priority == TRANSACTIONAL
 
 

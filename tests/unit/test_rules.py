@@ -139,7 +139,7 @@ def test_campaign_trigger_builds_recipient_with_properties() -> None:
     s = settings([rule(trigger_properties={"order_id": "$.order.id"})])
     rs = compile_rules(s)
     r = rs.for_topic("orders")[0]
-    shape, identity, payload = r.build(event({"user": {"id": 42}, "order": {"id": "o1"}}))
+    shape, identity, payload = r.build_checked(event({"user": {"id": 42}, "order": {"id": "o1"}}))
     assert shape.path == "/campaigns/trigger/send"
     assert payload == {"external_user_id": "42", "trigger_properties": {"order_id": "o1"}}
     assert shape.body([payload]) == {
@@ -154,7 +154,7 @@ def test_canvas_trigger_uses_context_or_legacy_field() -> None:
     for field in ("context", "canvas_entry_properties"):
         s = settings([{**base, "context_field": field}])
         r = compile_rules(s).for_topic("orders")[0]
-        shape, _, payload = r.build(event({"user": {"id": "u"}, "x": 1}))
+        shape, _, payload = r.build_checked(event({"user": {"id": "u"}, "x": 1}))
         assert shape.path == "/canvas/trigger/send"
         assert payload[field] == {"x": 1}
 
@@ -171,9 +171,9 @@ def test_user_alias_and_email_recipients() -> None:
         ]
     )
     a, e = compile_rules(s).for_topic("orders")
-    _, _, pa = a.build(event({"u": "x"}))
+    _, _, pa = a.build_checked(event({"u": "x"}))
     assert pa == {"user_alias": {"alias_name": "x", "alias_label": "shop"}}
-    _, _, pe = e.build(event({"m": "a@b.c"}))
+    _, _, pe = e.build_checked(event({"m": "a@b.c"}))
     assert pe == {"email": "a@b.c", "prioritization": ["identified"]}
 
 
@@ -181,7 +181,7 @@ def test_properties_over_50kb_are_refused() -> None:
     s = settings([rule(trigger_properties={"blob": "$.blob"})])
     r = compile_rules(s).for_topic("orders")[0]
     with pytest.raises(RuleError, match="50 KB"):
-        r.build(event({"user": {"id": "u"}, "blob": "x" * 60_000}))
+        r.build_checked(event({"user": {"id": "u"}, "blob": "x" * 60_000}))
 
 
 def test_templates_leave_liquid_alone() -> None:

@@ -94,3 +94,27 @@ def test_a_crashing_condition_counts_as_no_match() -> None:
 
     m = MAPPER.map(record({"user": "u"}), (Boom(),))  # type: ignore[arg-type]
     assert m.skip == "no_match"
+
+
+def test_an_item_that_cannot_be_json_fails_its_rule_only_naming_the_field() -> None:
+    """D2, checked inline by the mapper: nesting past orjson's limit inside a recipient (two
+    levels below the body) fails that rule's action with the field; the other rule builds."""
+    deep: Any = 1
+    for _ in range(251):  # the item alone is 253 levels deep: it fails only inside a body
+        deep = {"n": deep}
+    props = rule("deep", trigger_properties={"deep": "$.deep"})
+    m = MAPPER.map(record({"user": "u1", "deep": deep}), rules(props, rule("plain")))
+    assert [b[0] for b in m.built] == ["plain"]
+    [f] = m.failures
+    assert (f.stage, f.error_class, f.rule) == ("rules", "RuleError", "deep")
+    assert "item.trigger_properties.deep" in f.message and "nested deeper" in f.message
+
+
+def test_request_fields_are_checked_for_each_new_shape() -> None:
+    """A request-level field built per event (shared properties) that cannot be JSON fails
+    the event's rule, not the batch the shape would open."""
+    shared = rule("s", shared_trigger_properties={"n": "$.n"})
+    ok = MAPPER.map(record({"user": "u1", "n": 1}), rules(shared))
+    bad = MAPPER.map(record(b'{"user": "u2", "n": 36893488147419103232}'), rules(shared))
+    assert [b[0] for b in ok.built] == ["s"] and ok.failures == []
+    assert bad.built == [] and "integer with 20 digits" in bad.failures[0].message
