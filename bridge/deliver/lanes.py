@@ -49,7 +49,8 @@ class PacingLanes:
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = PriorityGate(1)
-        async with lane.slot(priority):
+        await lane.acquire(priority)  # lane.slot(), without a generator per request
+        try:
             waited = 0.0
             while (d := self.pacer.delay(pool, priority, audience)) > 0:
                 progress(min(d, 1.0))
@@ -60,5 +61,7 @@ class PacingLanes:
             if waited:
                 self.metrics.paced_seconds.labels(pool).inc(waited)
             self.pacer.started(pool, audience)
+        finally:
+            lane.release()
         if audience is not None and len(self._lanes) > _MAX_LANES:
             self._lanes = {k: v for k, v in self._lanes.items() if v.held or k[2] is None}

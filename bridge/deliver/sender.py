@@ -175,18 +175,20 @@ class Sender:
         """Deliver one batch until it has a final outcome (or is split in two)."""
         if self._gate is None or not self._halts.bound:
             raise RuntimeError("sender not started")
-        endpoint = batch.shape.path
+        shape = batch.shape
+        endpoint = shape.path
         request = batch.body()
-        pool = request_pool(batch.shape.pool, request)
+        pool = request_pool(shape.pool, request)
         audience = audience_key(request) if pool == "broadcast" else None
         payload = orjson.dumps(request)
         if self._unsendable(batch, payload, attempts, first_failure):
             return
         while True:
-            async with self._halts.turn(self._work.progress):
-                answer = await self._attempt(
-                    endpoint, pool, payload, batch.shape.priority, audience
-                )
+            if self._halts.reason is None:  # not halted: go at once (turn() would too)
+                answer = await self._attempt(endpoint, pool, payload, shape.priority, audience)
+            else:
+                async with self._halts.turn(self._work.progress):
+                    answer = await self._attempt(endpoint, pool, payload, shape.priority, audience)
             attempts += 1
             count_answer(self.metrics, self.workspace, endpoint, answer)
             v = answer.classified.verdict
@@ -275,7 +277,9 @@ class Sender:
             progress=self._work.progress,
             halted=lambda: self._halts.reason is not None,
         )
-        async with self._gate.slot(priority):
+        gate = self._gate
+        await gate.acquire(priority)  # gate.slot(), without a generator per request
+        try:
             self._work.progress(self.braze.connect_timeout_s + 2 * self.braze.request_timeout_s)
 
             def answered(headers: Mapping[str, str] | None, status: int | None) -> None:
@@ -284,3 +288,5 @@ class Sender:
                     export_pool(self.metrics, self.workspace, self.pacer.pool(pool))
 
             return await attempt(self._poster, endpoint, payload, self.delivery, answered)
+        finally:
+            gate.release()
