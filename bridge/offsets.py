@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from bridge.completions import CompletionLog
 from bridge.models import Record
@@ -59,7 +58,8 @@ class Hold:
     tracker's ``repeated_releases``, so it can never move a commit position early.
 
     ``counted``: the ticket already counts this action (its creator called ``add()``); the
-    hold only takes over its release."""
+    hold only takes over its release. A batch item is its own hold
+    (:meth:`bridge.actions.base.Item.release`)."""
 
     __slots__ = ("ticket", "open")
 
@@ -79,31 +79,6 @@ class Hold:
                 ticket.tracker.finished(ticket)
         else:
             ticket.tracker.repeated_releases += 1
-
-
-class Holding(Protocol):
-    """Something that holds one action of a ticket (a :class:`bridge.actions.base.Item`)."""
-
-    ticket: Ticket
-    hold: Hold | None
-
-
-def hold_of(item: Holding) -> Hold:
-    """``item``'s hold on its ticket. The loop gives every item its own; an item built
-    elsewhere (a test, the benchmark) was counted with ``ticket.add()`` by its creator, and
-    its first release adopts that count."""
-    hold = item.hold
-    if hold is None:
-        hold = item.hold = Hold(item.ticket, counted=True)
-    return hold
-
-
-def release(item: Holding) -> None:
-    """Release ``item``'s action once (a repeat is only counted, see :class:`Hold`)."""
-    hold = item.hold
-    if hold is None:
-        hold = hold_of(item)
-    hold.release()
 
 
 @dataclass(slots=True)

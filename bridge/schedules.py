@@ -23,7 +23,7 @@ from typing import Any
 from bridge.actions.base import Item, Shape
 from bridge.batch import Batch
 from bridge.kafka.state import StateStore
-from bridge.offsets import Hold, hold_of, release
+from bridge.offsets import Hold
 from bridge.ops.metrics import Metrics
 
 log = logging.getLogger("bridge.schedules")
@@ -64,7 +64,7 @@ class ScheduleCoordinator:
             if status == "cancelled":
                 self._count("create_skipped_cancelled")
                 log.info("schedule create skipped: already cancelled", extra={"key": key})
-                release(item)
+                item.release()
                 self._next(key)
                 return
             if status == "active" and st is not None:
@@ -83,7 +83,7 @@ class ScheduleCoordinator:
             else:
                 self._count("update_unknown" if kind == "schedule_update" else "cancel_repeated")
                 log.info("schedule %s for an unknown key", kind.split("_")[1], extra={"key": key})
-            release(item)
+            item.release()
             self._next(key)
             return
         else:
@@ -107,15 +107,9 @@ class ScheduleCoordinator:
         if shape.workspace != new_shape.workspace:
             new_shape = replace(new_shape, workspace=shape.workspace)
         self._count("create_moved_existing")
-        return Item(
-            item.ticket,
-            item.rule,
-            new_shape,
-            item.identity,
-            payload,
-            state_key=item.state_key,
-            hold=hold_of(item),  # the same action, moved: released once, at its outcome
-        )
+        moved = Item(item.ticket, item.rule, new_shape, item.identity, payload, item.state_key)
+        item.moved()  # the same action, moved: released once, at the new item's outcome
+        return moved
 
     def on_final(self, item: Item, accepted: bool, response: Any) -> None:
         """Called for a schedule item's final outcome, before its ticket is released."""

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bridge.models import Event
-from bridge.offsets import Hold, Ticket
+from bridge.offsets import Ticket
 
 # Rule priorities (the shape carries the number; bridge.deliver.pacing spends by it).
 TRANSACTIONAL = 100
@@ -55,6 +55,16 @@ class Shape:
     base: dict[str, Any] = field(compare=False, hash=False, default_factory=dict)
     workspace: str = "default"  # braze.workspaces name: requests never mix workspaces
     priority: int = 100  # bridge.deliver.pacing: transactional 100, bulk 0 (set per rule)
+    # The batcher looks every item's shape up by hash: computed once, not per recipient.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        fields = (self.method, self.path, self.key, self.list_field, self.max_items, self.pool)
+        more = (self.kind, self.shadow, self.workspace, self.priority)
+        object.__setattr__(self, "_hash", hash((*fields, *more)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def make(
@@ -103,19 +113,64 @@ class _Frozen:
         return isinstance(other, _Frozen) and other._key == self._key
 
 
-@dataclass(slots=True)
 class Item:
-    """One event's contribution to a request (a recipient, an id, or a whole body)."""
+    """One event's contribution to a request (a recipient, an id, or a whole body), and its
+    hold on the ticket: the item *is* one open action of its record, released exactly once
+    (:meth:`release`). Its creator counts it on the ticket (``ticket.add()``; the loop adds a
+    record's items at once), so a recipient costs one allocation.
 
-    ticket: Ticket
-    rule: str
-    shape: Shape
-    identity: Any
-    payload: Any
-    attempts: int = 0
-    first_failure: float = 0.0
-    state_key: str | None = None  # schedule lifecycle key ("schedule/<name>/<business key>")
-    hold: Hold | None = None  # this item's action on the ticket (bridge.offsets.release)
+    A plain slotted class rather than a dataclass: one is built per recipient, and a
+    positional ``__init__`` is the cheapest Python can do."""
+
+    __slots__ = (
+        "ticket",
+        "rule",
+        "shape",
+        "identity",
+        "payload",
+        "attempts",
+        "first_failure",
+        "state_key",
+        "open",
+    )
+
+    def __init__(
+        self,
+        ticket: Ticket,
+        rule: str,
+        shape: Shape,
+        identity: Any,
+        payload: Any,
+        state_key: str | None = None,
+    ) -> None:
+        self.ticket = ticket
+        self.rule = rule
+        self.shape = shape
+        self.identity = identity
+        self.payload = payload
+        self.attempts = 0
+        self.first_failure = 0.0
+        self.state_key = state_key  # schedule lifecycle key ("schedule/<name>/<business key>")
+        self.open = True  # not released yet
+
+    def release(self) -> None:
+        """This item's action is final; a repeat is only counted (as :meth:`Hold.release`)."""
+        ticket = self.ticket
+        if self.open:
+            self.open = False
+            ticket.pending -= 1
+            if ticket.pending == 0:
+                ticket.tracker.finished(ticket)
+        else:
+            ticket.tracker.repeated_releases += 1
+
+    def moved(self) -> None:
+        """The action moved to another item (which took over the count): this one is done
+        without releasing, so a late release of it only counts as repeated."""
+        self.open = False
+
+    def __repr__(self) -> str:
+        return f"Item({self.rule!r}, {self.shape.path!r}, {self.identity!r}, open={self.open})"
 
 
 Builder = Callable[[Event], tuple[Shape, Any, Any]]

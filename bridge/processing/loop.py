@@ -308,8 +308,9 @@ class Loop:
             self.router.dead_letter(ticket, failure)
         now = self.clock.monotonic()
         batcher = self.batcher
+        ticket.pending += len(built)  # each item below is one of these actions (Item.release)
         for rule, shape, identity, payload in built:
-            item = Item(ticket, rule, shape, identity, payload, hold=Hold(ticket))
+            item = Item(ticket, rule, shape, identity, payload)
             if shape.kind != "send":
                 if self.schedules is None:
                     raise SourceError("schedule actions need the state store")

@@ -3,17 +3,17 @@
 * a full or due batch goes to the sender, or (shadow rules) is only recorded;
 * a :class:`~bridge.models.Failure` becomes a dead letter; the ticket stays open until Kafka
   acknowledged it;
-* a delivery outcome (from the sender thread, through the outcome queue) releases each item's
-  hold on its ticket (:func:`bridge.offsets.release`, exactly once: a second outcome for the
-  same items changes nothing), or dead-letters its items; a halt/resume from the sender sets a
-  pause reason.
+* a delivery outcome (from the sender thread, through the outcome queue) releases each item
+  (an item is its own hold on its ticket, :meth:`bridge.actions.base.Item.release`, exactly
+  once: a second outcome for the same items changes nothing), or dead-letters its items; a
+  halt/resume from the sender sets a pause reason.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 from prometheus_client import Counter
@@ -23,7 +23,7 @@ from bridge.batch import Batch
 from bridge.deliver.outcome import Control, Outcome
 from bridge.kafka.deadletter import DeadLetterWriter, failure_headers
 from bridge.models import Failure
-from bridge.offsets import Hold, Ticket, release
+from bridge.offsets import Hold, Ticket
 from bridge.ops.metrics import Metrics, Tally
 from bridge.processing.clock import Clock
 from bridge.processing.flow import FlowControl
@@ -151,7 +151,7 @@ class Router:
 
             self.dlq.produce_raw(self.shadow_topic, None, orjson.dumps(doc), acked)
         for item in items:
-            release(item)
+            item.release()
 
     def drain_outcomes(self) -> None:
         """Apply every outcome the sender reported since the last call."""
@@ -171,41 +171,44 @@ class Router:
                 path, ws = o.batch.shape.path, o.batch.shape.workspace
                 for item in self._unreleased(o.batch):
                     self.dead_letter(item.ticket, _delivery_failure(o, item.rule, path), ws)
-                    release(item)
+                    item.release()
 
     def _unreleased(self, batch: Batch) -> list[Item]:
         """The items of ``batch`` still open. An outcome delivered a second time (a retry
         racing a revoke) finds them final: it is logged and changes nothing."""
         items = batch.items
         for item in items:
-            hold = item.hold
-            if hold is not None and not hold.open:
+            if not item.open:
                 break
         else:
             return items  # the common case: every item still open
-        open_items = [item for item in items if _open(item)]
+        open_items = [item for item in items if item.open]
         log.warning(
             "outcome for items already final ignored",
             extra={"path": batch.shape.path, "items": len(items) - len(open_items)},
         )
         for item in items:
-            if not _open(item):
+            if not item.open:
                 item.ticket.tracker.repeated_releases += 1
         return open_items
 
     def _accepted(self, o: Outcome, now: float) -> None:
-        partial = set(o.partial_items)  # 2xx + errors[]: these items were not delivered
         items = o.batch.items
         open_items = self._unreleased(o.batch)
         if not open_items:
             return
+        if not o.partial_items and open_items is items:  # the common case: all delivered
+            self.flow.record(now, False, len(items), o.batch.shape.workspace)
+            self._count_delivered(o.batch, self._release_delivered(items, o.response), now)
+            return
+        partial = set(o.partial_items)  # 2xx + errors[]: these items were not delivered
         repeated = open_items is not items  # some items were final before this outcome
-        delivered = len(open_items) - sum(1 for i in partial if _open(items[i]))
+        delivered = len(open_items) - sum(1 for i in partial if items[i].open)
         self.flow.record(now, False, delivered, o.batch.shape.workspace)
         stamps: dict[str, list[int]] = {}  # rule -> Kafka timestamps of its delivered items
         schedules = self.schedules
         for idx, item in enumerate(items):
-            if repeated and not _open(item):
+            if repeated and not item.open:
                 continue
             if idx in partial:
                 # Braze accepted the request but says these were not delivered: dead-letter
@@ -213,7 +216,7 @@ class Router:
                 if item.state_key is not None and schedules is not None:
                     schedules.on_final(item, True, o.response)
                 self.dead_letter(item.ticket, _partial_failure(o, item.rule))
-                release(item)
+                item.release()
                 continue
             rule_stamps = stamps.get(item.rule)
             if rule_stamps is None:
@@ -223,8 +226,27 @@ class Router:
                 schedules.on_final(item, True, o.response)
             else:  # a schedule's action is final once its state is written (the event is)
                 item.ticket.action_final(item.rule)
-            release(item)
+            item.release()
         self._count_delivered(o.batch, stamps, now)
+
+    def _release_delivered(self, items: list[Item], response: Any) -> dict[str, list[int]]:
+        """Release every item of a request Braze accepted whole; returns the Kafka timestamps
+        of its items per rule (the general path of :meth:`_accepted`, without its checks)."""
+        stamps: dict[str, list[int]] = {}
+        schedules = self.schedules
+        for item in items:
+            rule = item.rule
+            ticket = item.ticket
+            rule_stamps = stamps.get(rule)
+            if rule_stamps is None:
+                rule_stamps = stamps[rule] = []
+            rule_stamps.append(ticket.record.timestamp_ms)
+            if item.state_key is not None and schedules is not None:
+                schedules.on_final(item, True, response)
+            elif ticket.pending > 1:  # Ticket.action_final, inlined: others are still open
+                ticket.tracker.log.complete_action(ticket.offset, rule)
+            item.release()
+        return stamps
 
     def _count_delivered(self, batch: Batch, stamps: dict[str, list[int]], now: float) -> None:
         """Count a request's delivered items once per rule (recipients, workspace, latency)."""
@@ -287,11 +309,6 @@ class Router:
             hold.release()
 
         self.dlq.send(record, headers, acked)
-
-
-def _open(item: Item) -> bool:
-    """``item``'s action is not final yet (an item without a hold was never released)."""
-    return item.hold is None or item.hold.open
 
 
 def _delivery_failure(o: Outcome, rule: str, endpoint: str) -> Failure:
