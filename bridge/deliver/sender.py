@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
 import httpx
@@ -87,6 +88,8 @@ class Sender:
         self._thread = LoopThread(name, self._setup_loop, metrics)
         self._loop = self._thread.loop
         self._work = Workload(metrics)
+        self._inbox: deque[Batch] = deque()  # submitted, not yet taken by the sender thread
+        self._wake_pending = False
         self._poster: LeanPoster | HttpxPoster | None = None
         self._gate: PriorityGate | None = None  # requests in flight, transactional first
 
@@ -128,13 +131,26 @@ class Sender:
 
     # -- submission ------------------------------------------------------------------------
     def submit(self, batch: Batch) -> None:
-        """Hand a batch over; returns at once. Thread-safe."""
+        """Hand a batch over; returns at once. Thread-safe.
+
+        Batches wait in an inbox, and the sender thread is woken only when no wake-up is
+        already on its way: the batches one poll-loop iteration hands over cost one wake-up
+        (one write to the event loop's self-pipe), not one each. The flag is set only here
+        and cleared by :meth:`_take_inbox` before it empties the inbox, so a batch added
+        while a wake-up is pending is taken by that wake-up (deque operations and attribute
+        writes are atomic under the GIL)."""
         self._work.progress()  # an idle sender is not stalled the moment work arrives
         self._work.add()
-        self._loop.call_soon_threadsafe(self._spawn, batch)
+        self._inbox.append(batch)
+        if not self._wake_pending:
+            self._wake_pending = True
+            self._loop.call_soon_threadsafe(self._take_inbox)
 
-    def _spawn(self, batch: Batch) -> None:
-        self._start_task(batch, 0, 0.0)
+    def _take_inbox(self) -> None:
+        self._wake_pending = False
+        inbox = self._inbox
+        while inbox:
+            self._start_task(inbox.popleft(), 0, 0.0)
 
     def _start_task(self, batch: Batch, attempts: int, first_failure: float) -> None:
         """Run one batch's delivery; a task that dies still gives its batch an outcome."""

@@ -392,3 +392,44 @@ def test_backoff_is_full_jitter_under_a_doubling_cap() -> None:
         assert max(pauses) > cap_s / 2, attempts  # spread over the whole range
     assert not exhausted(RetrySettings(max_elapsed_s=5), first_failure=100.0, now=105.0)
     assert exhausted(RetrySettings(max_elapsed_s=5), first_failure=100.0, now=105.1)
+
+
+def test_batches_handed_over_together_wake_the_sender_once_and_all_arrive() -> None:
+    """submit() from one poll-loop iteration: the sender thread is woken once (one write to
+    its self-pipe), not once per batch, and every batch is still delivered and answered.
+    A batch submitted after the sender took its inbox gets a wake-up of its own."""
+    seen: list[str] = []
+    gate = threading.Event()
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        gate.wait(5)
+        seen.append(orjson.loads(req.content)["recipients"][0]["external_user_id"])
+        return httpx.Response(201, json={"message": "success"})
+
+    s, q, _ = make_sender(handler)
+    wakes = 0
+    real = s._loop.call_soon_threadsafe
+
+    def counting(cb: Any, *args: Any) -> Any:
+        nonlocal wakes
+        wakes += 1
+        return real(cb, *args)
+
+    s._loop.call_soon_threadsafe = counting  # type: ignore[method-assign]
+    try:
+        blocker = threading.Event()
+        s._loop.call_soon_threadsafe(lambda: blocker.wait(5))  # hold the sender thread
+        wakes = 0
+        for n in range(20):
+            s.submit(batch([f"u{n}"]))
+        assert wakes == 1 and s.in_flight == 20
+        blocker.set()
+        gate.set()
+        first = outcomes(q, 20)
+        s.submit(batch(["late"]))
+        (late,) = outcomes(q, 1)
+        assert wakes == 2
+    finally:
+        s.close()
+    assert all(o.accepted for o in first) and late.accepted
+    assert sorted(seen) == sorted([f"u{n}" for n in range(20)] + ["late"])
