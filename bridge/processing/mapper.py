@@ -73,6 +73,9 @@ class Mapper:
     def __init__(self, decoder_for: Callable[[str], Decoder]) -> None:
         self._decoder_for = decoder_for
         self._decoders: dict[str, Decoder] = {}
+        # topic -> (the decode to run first, refine or None): looked up once per record
+        self._decode: dict[str, tuple[Callable[[Record], Any], Callable[[Record], Any] | None]]
+        self._decode = {}
         self._checked: dict[str, Shape] = {}  # rule -> its last shape whose fields were checked
 
     def decoder(self, topic: str) -> Decoder:
@@ -81,14 +84,22 @@ class Mapper:
             d = self._decoders[topic] = self._decoder_for(topic)
         return d
 
+    def _decode_for(self, topic: str) -> tuple[Callable[[Record], Any], Any]:
+        """JSON decodes fast first (integers beyond 64 bits read lazily, by refine, once a
+        rule matched); other decoders decode exactly at once."""
+        decoder = self.decoder(topic)
+        refine = getattr(decoder, "refine", None)
+        first = decoder.decode_fast if refine is not None else decoder.decode  # type: ignore[attr-defined]
+        self._decode[topic] = (first, refine)
+        return first, refine
+
     def map(
         self, record: Record, rules: tuple[CompiledRule, ...], *, dedupe: bool = True
     ) -> Mapped:
         """``dedupe=False`` (preview, golden cases) leaves the rules' dedupe windows alone."""
-        decoder = self._decoders.get(record.topic) or self.decoder(record.topic)
-        refine = getattr(decoder, "refine", None)  # JSON: exact big integers, read lazily
+        decode, refine = self._decode.get(record.topic) or self._decode_for(record.topic)
         try:
-            payload = decoder.decode_fast(record) if refine is not None else decoder.decode(record)  # type: ignore[attr-defined]
+            payload = decode(record)
         except SchemaRegistryUnavailable as exc:
             return Mapped([], [], [], 0, exc)
         except DecodeError as exc:

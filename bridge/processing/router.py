@@ -158,11 +158,9 @@ class Router:
         now = self.clock.time()
         if self.held:
             self._release_held()
-        while True:
-            try:
-                o = self.outcomes.get_nowait()
-            except queue.Empty:
-                return
+        outcomes = self.outcomes
+        while not outcomes.empty():  # one consumer (this thread): not empty means get works
+            o = outcomes.get_nowait()
             if isinstance(o, Control):
                 self._control(o)
             elif o.accepted:
