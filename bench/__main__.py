@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import budget as bud
 from bench import events as ev
-from bench import plots, stages
+from bench import harness, plots, stages
 from bench import profile as prof
 from bench import scenarios as sc
 from bench.harness import (
@@ -163,6 +163,34 @@ def profile_pass(ctx: sc.Ctx, name: str, seconds: float) -> dict[str, Any]:
     }
 
 
+def _stage_costs(ctx: sc.Ctx, info: dict[str, Any], n: int, short: bool, bootstrap: str) -> None:
+    """Per-stage CPU costs of this checkout's code, in-process."""
+    t = time.monotonic()
+    sandbox = Sandbox("--hourly-limit", "1000000000", "--record-limit", "0")
+    try:
+        m = min(n, 20_000 if short else 100_000)
+        rows: dict[str, dict[str, float]] = {}
+        kafka_us = 0.0
+        if "filter" in ctx.topics:
+            kafka_us = stages.kafka_cost(bootstrap, ctx.topics["filter"][0], m)
+        for label, fmt, etype, matching in (
+            ("filter (JSON)", "json", ev.FILTER_TYPE, False),
+            ("match (JSON, 3 rules)", "json", ev.MATCH_TYPE, True),
+            ("filter (Avro)", "avro", ev.FILTER_TYPE, False),
+            ("match (Avro, 3 rules)", "avro", ev.MATCH_TYPE, True),
+        ):
+            vals = ev.json_values(m, etype) if fmt == "json" else ev.avro_values(m, etype, 1)
+            r = stages.pipeline_costs(vals, fmt, matching, sandbox.url)
+            r["kafka"] = kafka_us
+            rows[label] = r
+    finally:
+        sandbox.stop()
+    info["stages"] = rows
+    info["stages_table"] = stages.stage_table(rows)
+    print("bench: per-stage CPU µs/event (in-process)\n" + info["stages_table"], flush=True)
+    print(f"bench: stages done in {time.monotonic() - t:.1f}s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     ap.add_argument("--short", action="store_true", help="CI smoke mode: small N, seconds each")
@@ -174,7 +202,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--results", type=Path, help="output directory (default bench/results, short: .../short)"
     )
+    ap.add_argument(
+        "--bridge-tree",
+        type=Path,
+        help="run the bridge of another checkout (same broker, sandbox, harness and baselines: "
+        "side-by-side comparisons; the in-process stage costs are this checkout's, so skipped)",
+    )
     a = ap.parse_args(argv)
+    if a.bridge_tree is not None:
+        if not (a.bridge_tree / "bridge" / "__main__.py").is_file():
+            ap.error(f"--bridge-tree {a.bridge_tree}: no bridge/__main__.py there")
+        harness.BRIDGE_TREE = a.bridge_tree.resolve()
     if a.results is None:
         a.results = RESULTS / "short" if a.short else RESULTS
 
@@ -259,31 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         if "realistic" in only:
             run("realistic", sc.realistic, ctx)
 
-        # per-stage CPU costs, in-process
-        t = time.monotonic()
-        sandbox = Sandbox("--hourly-limit", "1000000000", "--record-limit", "0")
-        try:
-            m = min(n, 20_000 if a.short else 100_000)
-            rows: dict[str, dict[str, float]] = {}
-            kafka_us = 0.0
-            if "filter" in ctx.topics:
-                kafka_us = stages.kafka_cost(bootstrap, ctx.topics["filter"][0], m)
-            for label, fmt, etype, matching in (
-                ("filter (JSON)", "json", ev.FILTER_TYPE, False),
-                ("match (JSON, 3 rules)", "json", ev.MATCH_TYPE, True),
-                ("filter (Avro)", "avro", ev.FILTER_TYPE, False),
-                ("match (Avro, 3 rules)", "avro", ev.MATCH_TYPE, True),
-            ):
-                vals = ev.json_values(m, etype) if fmt == "json" else ev.avro_values(m, etype, 1)
-                r = stages.pipeline_costs(vals, fmt, matching, sandbox.url)
-                r["kafka"] = kafka_us
-                rows[label] = r
-        finally:
-            sandbox.stop()
-        info["stages"] = rows
-        info["stages_table"] = stages.stage_table(rows)
-        print("bench: per-stage CPU µs/event (in-process)\n" + info["stages_table"], flush=True)
-        print(f"bench: stages done in {time.monotonic() - t:.1f}s", flush=True)
+        if a.bridge_tree is None:
+            _stage_costs(ctx, info, n, a.short, bootstrap)
 
         if do_profile:
             info["profile_tool"] = "py-spy"

@@ -32,6 +32,9 @@ from bridge.sandbox.process import SandboxProcess
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 STATE = REPO / ".local"
+# The checkout whose bridge the scenarios run (``--bridge-tree``): the same harness, broker,
+# sandbox and baselines measure another version's bridge process side by side with this one.
+BRIDGE_TREE = REPO
 API_KEY = "bench-key-7d1e"
 PY = sys.executable
 
@@ -258,7 +261,7 @@ class BridgeProc:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=REPO,
+            cwd=BRIDGE_TREE,  # python -m bridge imports the bridge of that checkout
         )
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5)
         self.rc: int | None = None

@@ -140,6 +140,13 @@ def _cpu_cores(
     return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
 
 
+def cpu_us_per_event(samples: list[Sample], key: str, total: float) -> float | None:
+    """CPU per event over the steady phase: the window's CPU seconds over the events counted
+    in that window (a first sample may already count some; they are not in the window)."""
+    rate, _secs = steady_rate(samples, key, total)
+    return _cpu_cores(samples, key=key, total=total) / rate * 1e6 if rate else None
+
+
 def _max_rss(samples: list[Sample], n: int = 1) -> float:
     return max((s.values.get(f"rss_mb_{i}", 0.0) for s in samples for i in range(n)), default=0)
 
@@ -245,7 +252,7 @@ def filter_path(ctx: Ctx, fmt: str = "json") -> dict[str, Any]:
             row("events/s", rate, base["rate"], "≥ 50 % of raw consumer", ratio >= 0.5),
             row(
                 "CPU µs/event",
-                cores * secs / total * 1e6 if total else None,
+                cpu_us_per_event(samples, "bridge_events_consumed_total", total),
                 base["cpu_s"] / total * 1e6,
                 note="whole process, all threads",
             ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.__main__ import table
@@ -57,3 +59,21 @@ def test_table_marks_missed_targets_and_errors() -> None:
     ]
     txt = table([{"scenario": "s", "rows": rows}, {"scenario": "x", "rows": [], "error": "boom"}])
     assert "**no**" in txt and "50 %" in txt and "ERROR: boom" in txt
+
+
+def test_cpu_per_event_counts_only_the_events_inside_the_steady_window() -> None:
+    """The first sample already counts 100 of 400 events: the window (0..2 s) holds 300 of
+    them and 2 CPU-seconds, 6,667 us each (dividing by all 400 said 5,000)."""
+    from bench.scenarios import cpu_us_per_event
+
+    pts = [(0, 100, 1.0), (1, 200, 2.0), (2, 400, 3.0)]
+    samples = [Sample(t, {"n": n, "cpu_s_0": c}) for t, n, c in pts]
+    assert cpu_us_per_event(samples, "n", 400) == pytest.approx(2 / 300 * 1e6)
+
+
+def test_bridge_tree_must_be_a_checkout(tmp_path: Path) -> None:
+    from bench.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--bridge-tree", str(tmp_path), "--only", "filter"])
+    assert exc.value.code == 2
