@@ -58,8 +58,8 @@ class Hold:
     tracker's ``repeated_releases``, so it can never move a commit position early.
 
     ``counted``: the ticket already counts this action (its creator called ``add()``); the
-    hold only takes over its release. A batch item is its own hold
-    (:meth:`bridge.actions.base.Item.release`)."""
+    hold only takes over its release. A batch item is a hold
+    (:class:`bridge.actions.base.Item` subclasses it)."""
 
     __slots__ = ("ticket", "open")
 

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from bridge.models import Event
-from bridge.offsets import Ticket
+from bridge.offsets import Hold, Ticket
 
 # Rule priorities (the shape carries the number; bridge.deliver.pacing spends by it).
 TRANSACTIONAL = 100
@@ -113,26 +113,15 @@ class _Frozen:
         return isinstance(other, _Frozen) and other._key == self._key
 
 
-class Item:
+class Item(Hold):
     """One event's contribution to a request (a recipient, an id, or a whole body), and its
     hold on the ticket: the item *is* one open action of its record, released exactly once
-    (:meth:`release`). Its creator counts it on the ticket (``ticket.add()``; the loop adds a
-    record's items at once), so a recipient costs one allocation.
+    (:meth:`Hold.release`). Its creator counts it on the ticket (``ticket.add()``; the loop
+    adds a record's items at once), so a recipient costs one allocation.
 
-    A plain slotted class rather than a dataclass: one is built per recipient, and a
-    positional ``__init__`` is the cheapest Python can do."""
+    Slotted, with a positional ``__init__`` (not a dataclass): one is built per recipient."""
 
-    __slots__ = (
-        "ticket",
-        "rule",
-        "shape",
-        "identity",
-        "payload",
-        "attempts",
-        "first_failure",
-        "state_key",
-        "open",
-    )
+    __slots__ = ("rule", "shape", "identity", "payload", "attempts", "first_failure", "state_key")
 
     def __init__(
         self,
@@ -144,6 +133,7 @@ class Item:
         state_key: str | None = None,
     ) -> None:
         self.ticket = ticket
+        self.open = True  # counted by the creator (Hold(..., counted=True), inlined)
         self.rule = rule
         self.shape = shape
         self.identity = identity
@@ -151,18 +141,6 @@ class Item:
         self.attempts = 0
         self.first_failure = 0.0
         self.state_key = state_key  # schedule lifecycle key ("schedule/<name>/<business key>")
-        self.open = True  # not released yet
-
-    def release(self) -> None:
-        """This item's action is final; a repeat is only counted (as :meth:`Hold.release`)."""
-        ticket = self.ticket
-        if self.open:
-            self.open = False
-            ticket.pending -= 1
-            if ticket.pending == 0:
-                ticket.tracker.finished(ticket)
-        else:
-            ticket.tracker.repeated_releases += 1
 
     def moved(self) -> None:
         """The action moved to another item (which took over the count): this one is done

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from bridge.actions.base import Shape
+from bridge.actions.common import ensure_serialisable
 from bridge.decode.base import Decoder
 from bridge.errors import DecodeError, RuleError, SchemaRegistryUnavailable
 from bridge.models import Event, Failure, Record
@@ -133,7 +134,7 @@ class Mapper:
                 except TypeError:  # orjson.JSONEncodeError is a TypeError
                     check_built(rule.name, shape, item_payload)  # names the field
                 if self._checked.get(rule.name) is not shape:  # static shapes: checked once
-                    check_built(rule.name, shape, {})
+                    ensure_serialisable(shape.base, "request", rule.name)
                     self._checked[rule.name] = shape
             except RuleError as exc:
                 failures.append(Failure("rules", "RuleError", str(exc), rule=rule.name))
