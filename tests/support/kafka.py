@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.support.wait import poll_until, wait_for
@@ -108,18 +108,31 @@ def caught_up(done: dict[int, int], ends: dict[int, int]) -> bool:
     return all(done.get(p) == end or (end == 0 and done.get(p, -1) < 0) for p, end in ends.items())
 
 
+# Answers a broker gives while it is (re)electing leaders, e.g. just after a restart.
+_TRANSIENT = {
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+}
+
+
 def wait_committed(bootstrap: str, group: str, topics: list[str], timeout: float) -> bool:
     """True once ``group`` has committed every non-empty partition of ``topics`` up to its end
     offset (see :func:`caught_up`)."""
-    return bool(
-        poll_until(
-            lambda: all(
+
+    def probe() -> bool:
+        try:
+            return all(
                 caught_up(committed(bootstrap, group, t), end_offsets(bootstrap, t)) for t in topics
-            ),
-            timeout,
-            0.5,
-        )
-    )
+            )
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else None
+            if err is not None and (err.retriable() or err.code() in _TRANSIENT):
+                return False  # e.g. NOT_LEADER_FOR_PARTITION just after a broker restart
+            raise
+
+    return bool(poll_until(probe, timeout, 0.5))
 
 
 def read_all(bootstrap: str, topic: str, timeout: float = 15) -> list[Any]:
